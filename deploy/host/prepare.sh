@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Host preparation for patchbay: installs what is missing from Debian's
+# packages and starts dockerd and redis-server when they are not running.
+# Idempotent: a second run installs nothing and starts nothing.
+#
+# Usage: deploy/host/prepare.sh [--quiet]
+# Env:   PATCHBAY_CACHE (default ~/.cache/patchbay) for logs and state.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${PATCHBAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/patchbay}
+mkdir -p "$cache/log"
+quiet=0
+[ "${1:-}" = "--quiet" ] && quiet=1
+say() { [ "$quiet" = 1 ] || printf 'prepare: %s\n' "$*" >&2; }
+die() { printf 'prepare: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (installs packages, starts dockerd)"
+
+# --- Debian's mirror, read from this machine's apt sources -----------------
+mirror_url() {
+  local url=""
+  if compgen -G '/etc/apt/sources.list.d/*.sources' >/dev/null; then
+    url=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources \
+      | grep -v -- '-security' | head -n1 || true)
+  fi
+  if [ -z "$url" ] && [ -f /etc/apt/sources.list ]; then
+    url=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  [ -n "$url" ] || die "cannot find Debian's mirror in /etc/apt/sources.list{,.d}"
+  printf '%s\n' "$url"
+}
+MIRROR=$(mirror_url)
+export MIRROR
+
+# deb-src lines for the releases whose source packages patchbay imports
+# (linux, liburing, fuse3). Written once; apt-get update runs only if the
+# file changed or a package is missing.
+src_file=/etc/apt/sources.list.d/patchbay-src.sources
+src_want="Types: deb-src
+URIs: $MIRROR
+Suites: bookworm trixie sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+need_update=0
+if [ ! -f "$src_file" ] || [ "$(cat "$src_file")" != "$src_want" ]; then
+  printf '%s\n' "$src_want" > "$src_file"
+  need_update=1
+fi
+
+packages=(
+  ca-certificates curl git xz-utils zstd gzip cpio rsync debootstrap
+  docker.io qemu-system-x86 redis-server
+  dpkg-dev # apt-get source
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+stamp="$cache/apt-update.stamp"
+if [ "${#missing[@]}" -gt 0 ] || [ "$need_update" = 1 ]; then
+  if [ "$need_update" = 1 ] || [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
+    say "apt-get update"
+    apt-get update -qq >"$cache/log/apt-update.log" 2>&1 || { cat "$cache/log/apt-update.log" >&2; die "apt-get update failed"; }
+    touch "$stamp"
+  fi
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >"$cache/log/apt-install.log" 2>&1 || { tail -n 40 "$cache/log/apt-install.log" >&2; die "apt-get install failed"; }
+fi
+
+# --- dockerd ----------------------------------------------------------------
+# The Debian package's client is /usr/bin/docker; use it even if another
+# client is earlier on PATH.
+DOCKER=/usr/bin/docker
+[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
+if ! "$DOCKER" info >/dev/null 2>&1; then
+  say "starting dockerd"
+  dockerd_bin=$(command -v dockerd || echo /usr/sbin/dockerd)
+  setsid nohup "$dockerd_bin" >"$cache/log/dockerd.log" 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do
+    "$DOCKER" info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  "$DOCKER" info >/dev/null 2>&1 || { tail -n 30 "$cache/log/dockerd.log" >&2; die "dockerd did not come up in 60 s"; }
+fi
+
+# --- redis-server -------------------------------------------------------------
+redis_port=${PATCHBAY_REDIS_PORT:-6379}
+if ! redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
+  say "starting redis-server on 127.0.0.1:$redis_port"
+  mkdir -p "$cache/redis"
+  redis-server "$repo/deploy/redis.conf" --port "$redis_port" --dir "$cache/redis" \
+    --daemonize yes --logfile "$cache/log/redis.log" --pidfile "$cache/redis/redis.pid"
+  for _ in $(seq 1 30); do
+    redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.5
+  done
+  redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG || die "redis-server did not answer on port $redis_port"
+fi
+
+say "host ready (mirror: $MIRROR, docker: $("$DOCKER" version --format '{{.Server.Version}}'), redis :$redis_port)"

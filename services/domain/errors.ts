@@ -1,0 +1,32 @@
+/**
+ * Every error patchbay raises carries a stable code, a message written for
+ * the person who reads it, and whether retrying could help.
+ */
+export class PatchbayError extends Error {
+  readonly code: string;
+  /** Infrastructure trouble (MISS) that a retry may fix. */
+  readonly retryable: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: string,
+    message: string,
+    opts: { cause?: unknown; retryable?: boolean; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'PatchbayError';
+    this.code = code;
+    this.retryable = opts.retryable ?? false;
+    this.details = opts.details ?? {};
+  }
+}
+
+export function isPatchbayError(e: unknown): e is PatchbayError {
+  return e instanceof PatchbayError;
+}
+
+/** A message for any thrown value, never a stack trace. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
