@@ -1,0 +1,303 @@
+/**
+ * The only module that imports dockerode. The rest of the executor sees two
+ * narrow ports: ContainerRuntime (one method: start a hardened container)
+ * and LocalImages (what the image builder needs).
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import Docker from 'dockerode';
+import { PatchbayError, errorMessage } from '../../services/domain/errors.ts';
+
+export interface Mount {
+  /** Host path (bind) or volume name (volume). */
+  source: string;
+  target: string;
+  readOnly: boolean;
+  kind: 'bind' | 'volume';
+}
+
+export interface ContainerSpec {
+  image: string;
+  /** Shown in `docker ps`; patchbay-<role>-<id>. */
+  name: string;
+  labels: Record<string, string>;
+  mounts: Mount[];
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+  /** Host devices passed through, e.g. /dev/kvm. */
+  devices: string[];
+}
+
+export interface ExecOptions {
+  /** Output (stdout and stderr merged) as it arrives. */
+  onOutput?: (text: string) => void;
+  /** Killed (with the whole command tree) after this many seconds: exit 124. */
+  timeoutSeconds?: number;
+  env?: Record<string, string>;
+}
+
+export interface ExecOutcome {
+  exitCode: number;
+  timedOut: boolean;
+  /** The last 256 KiB of output. */
+  tail: string;
+}
+
+export interface JobContainer {
+  readonly id: string;
+  exec(cmd: readonly string[], opts?: ExecOptions): Promise<ExecOutcome>;
+  /** Snapshot the container's filesystem as an image. */
+  commit(tag: string, labels: Record<string, string>): Promise<void>;
+  /** Kill and remove; idempotent, never throws. */
+  dispose(): Promise<void>;
+}
+
+/** The one-method port through which jobs get containers. */
+export interface ContainerRuntime {
+  start(spec: ContainerSpec): Promise<JobContainer>;
+}
+
+export interface LocalImages {
+  /** The image id of a tag, or null when the engine does not have it. */
+  imageId(tag: string): Promise<string | null>;
+  /** Try to pull an image; false (not an error) when no registry has it. */
+  tryPull(ref: string, onOutput: (line: string) => void): Promise<boolean>;
+  tag(source: string, target: string): Promise<void>;
+  build(opts: {
+    contextDir: string;
+    dockerfile: string;
+    tag: string;
+    buildArgs: Record<string, string>;
+    labels: Record<string, string>;
+    onOutput: (line: string) => void;
+  }): Promise<void>;
+  remove(tag: string): Promise<void>;
+  /** Images whose labels include all of these. */
+  list(labels: Record<string, string>): Promise<Array<{ id: string; tags: string[]; labels: Record<string, string>; created: number }>>;
+}
+
+const TAIL_BYTES = 256 * 1024;
+
+function dockerError(what: string, e: unknown): PatchbayError {
+  return new PatchbayError('DOCKER_FAILED', `docker: ${what}: ${errorMessage(e)}`, { cause: e, retryable: true });
+}
+
+function listFiles(dir: string, root = dir): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...listFiles(path, root));
+    else out.push(relative(root, path));
+  }
+  return out;
+}
+
+class DockerJobContainer implements JobContainer {
+  private disposed = false;
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly container: Docker.Container,
+  ) {}
+
+  get id(): string {
+    return this.container.id;
+  }
+
+  async exec(cmd: readonly string[], opts: ExecOptions = {}): Promise<ExecOutcome> {
+    const argv = opts.timeoutSeconds === undefined
+      ? [...cmd]
+      : ['timeout', '--kill-after=10', String(opts.timeoutSeconds), ...cmd];
+    let tail = '';
+    const decoder = new StringDecoder('utf8');
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        const text = decoder.write(chunk);
+        tail = (tail + text).slice(-TAIL_BYTES);
+        opts.onOutput?.(text);
+        done();
+      },
+    });
+    try {
+      const exec = await this.container.exec({
+        Cmd: argv,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      });
+      const stream = await exec.start({ hijack: true, stdin: false });
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.demuxStream(stream, sink, sink);
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+      });
+      const info = await exec.inspect();
+      const exitCode = info.ExitCode ?? -1;
+      const timedOut = opts.timeoutSeconds !== undefined && (exitCode === 124 || exitCode === 137);
+      return { exitCode, timedOut, tail };
+    } catch (e) {
+      if (this.disposed) return { exitCode: -1, timedOut: false, tail };
+      throw dockerError(`exec ${cmd.join(' ')}`, e);
+    }
+  }
+
+  async commit(tag: string, labels: Record<string, string>): Promise<void> {
+    const [repo, version] = tag.split(':');
+    try {
+      await this.container.commit({ repo, tag: version ?? 'latest', pause: true, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) });
+    } catch (e) {
+      throw dockerError(`commit ${tag}`, e);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    try {
+      await this.container.remove({ force: true, v: true });
+    } catch {
+      // Already gone (removed by a deadline, or the engine restarted).
+    }
+  }
+}
+
+export class DockerEngine implements ContainerRuntime, LocalImages {
+  private readonly docker: Docker;
+
+  constructor(socketPath: string) {
+    this.docker = new Docker({ socketPath });
+  }
+
+  /** Fails with a clear MISS-class error when the engine is not there. */
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (e) {
+      throw new PatchbayError('DOCKER_UNREACHABLE', `the Docker engine is not reachable (${errorMessage(e)}); run deploy/host/prepare.sh`, {
+        cause: e,
+        retryable: true,
+      });
+    }
+  }
+
+  async start(spec: ContainerSpec): Promise<JobContainer> {
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        Labels: spec.labels,
+        NetworkDisabled: true,
+        HostConfig: {
+          NetworkMode: 'none',
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          Memory: spec.memoryBytes,
+          MemorySwap: spec.memoryBytes,
+          NanoCpus: Math.round(spec.cpus * 1e9),
+          PidsLimit: spec.pids,
+          ReadonlyRootfs: false,
+          Init: false,
+          AutoRemove: false,
+          Mounts: spec.mounts.map((m) => ({
+            Type: m.kind,
+            Source: m.source,
+            Target: m.target,
+            ReadOnly: m.readOnly,
+          })),
+          Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
+          Tmpfs: { '/tmp': 'rw,exec,size=2g' },
+        },
+      });
+    } catch (e) {
+      throw dockerError(`create container from ${spec.image}`, e);
+    }
+    const handle = new DockerJobContainer(this.docker, container);
+    try {
+      await container.start();
+    } catch (e) {
+      await handle.dispose();
+      throw dockerError(`start container from ${spec.image}`, e);
+    }
+    return handle;
+  }
+
+  async imageId(tag: string): Promise<string | null> {
+    try {
+      const info = await this.docker.getImage(tag).inspect();
+      return info.Id;
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return null;
+      throw dockerError(`inspect ${tag}`, e);
+    }
+  }
+
+  async tryPull(ref: string, onOutput: (line: string) => void): Promise<boolean> {
+    try {
+      const stream = await this.docker.pull(ref);
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(stream, (err) => { if (err) reject(err); else resolve(); }, (ev: { status?: string }) => {
+          if (ev.status) onOutput(ev.status);
+        });
+      });
+      return true;
+    } catch (e) {
+      onOutput(`pull ${ref} failed: ${errorMessage(e)}`);
+      return false;
+    }
+  }
+
+  async tag(source: string, target: string): Promise<void> {
+    const [repo, tag] = target.split(':');
+    try {
+      await this.docker.getImage(source).tag({ repo, tag: tag ?? 'latest' });
+    } catch (e) {
+      throw dockerError(`tag ${source} as ${target}`, e);
+    }
+  }
+
+  async build(opts: Parameters<LocalImages['build']>[0]): Promise<void> {
+    let failure: string | null = null;
+    try {
+      const stream = await this.docker.buildImage(
+        { context: opts.contextDir, src: listFiles(opts.contextDir) },
+        { t: opts.tag, dockerfile: opts.dockerfile, buildargs: opts.buildArgs, labels: opts.labels, rm: true, forcerm: true },
+      );
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(
+          stream,
+          (err) => { if (err) reject(err); else resolve(); },
+          (ev: { stream?: string; error?: string; errorDetail?: { message?: string } }) => {
+            if (ev.stream) for (const line of ev.stream.split('\n')) if (line.trim() !== '') opts.onOutput(line);
+            if (ev.error) failure = ev.errorDetail?.message ?? ev.error;
+          },
+        );
+      });
+    } catch (e) {
+      throw dockerError(`build ${opts.tag}`, e);
+    }
+    if (failure !== null) {
+      throw new PatchbayError('IMAGE_BUILD_FAILED', `building ${opts.tag} failed: ${String(failure)}`, { retryable: true });
+    }
+  }
+
+  async remove(tag: string): Promise<void> {
+    try {
+      await this.docker.getImage(tag).remove({ force: true });
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw dockerError(`remove ${tag}`, e);
+    }
+  }
+
+  async list(labels: Record<string, string>): Promise<Array<{ id: string; tags: string[]; labels: Record<string, string>; created: number }>> {
+    const images = await this.docker.listImages({
+      filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+    });
+    return images.map((i) => ({ id: i.Id, tags: i.RepoTags ?? [], labels: i.Labels ?? {}, created: i.Created }));
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Warm bases: the base tree checked out, configured and built once per
+ * (runner image, tree, commit, config), then committed as an image. A job's
+ * container starts from it, so overlayfs gives each job its own copy-on-write
+ * tree and make recompiles only what the series touches.
+ */
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PatchbayError } from '../../services/domain/errors.ts';
+import { withLock } from '../host/lock.ts';
+import type { ContainerRuntime, ContainerSpec, LocalImages } from './docker.ts';
+import { IMAGE_LABEL } from './images.ts';
+import { makeJobDir } from './job-dir.ts';
+
+export const CCACHE_VOLUME = 'patchbay-ccache';
+
+export interface WarmBaseRequest {
+  runnerImage: string;
+  runnerId: string;
+  treeName: string;
+  /** Host path of the tree's bare mirror. */
+  mirror: string;
+  commit: string;
+  /** The merged kernel config fragment (guest + every suite). */
+  fragment: string;
+  limits: Pick<ContainerSpec, 'memoryBytes' | 'cpus' | 'pids'>;
+  buildTimeoutSeconds: number;
+  cacheDir: string;
+  onLog: (text: string) => void;
+}
+
+export interface WarmBase {
+  image: string;
+  key: string;
+  /** True when this call built it (a cold build). */
+  built: boolean;
+}
+
+export function warmBaseKey(req: Pick<WarmBaseRequest, 'runnerId' | 'treeName' | 'commit' | 'fragment'>): string {
+  return createHash('sha256')
+    .update([req.runnerId, req.treeName, req.commit, req.fragment].join('\0'))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** In this process, one build per key at a time; across processes, a lock. */
+const inFlight = new Map<string, Promise<WarmBase>>();
+
+export function ensureWarmBase(runtime: ContainerRuntime, images: LocalImages, req: WarmBaseRequest): Promise<WarmBase> {
+  const key = warmBaseKey(req);
+  const pending = inFlight.get(key);
+  if (pending) return pending;
+  const p = (async (): Promise<WarmBase> => {
+    const image = `patchbay/warm:${key}`;
+    if ((await images.imageId(image)) !== null) return { image, key, built: false };
+    const dir = join(req.cacheDir, 'warm', key);
+    return withLock(dir, () => { req.onLog(`waiting for another process building warm base ${key}\n`); }, async () => {
+      if ((await images.imageId(image)) !== null) return { image, key, built: false };
+      await buildWarmBase(runtime, images, req, key, image, dir);
+      return { image, key, built: true };
+    });
+  })().finally(() => inFlight.delete(key));
+  inFlight.set(key, p);
+  return p;
+}
+
+async function buildWarmBase(
+  runtime: ContainerRuntime,
+  _images: LocalImages,
+  req: WarmBaseRequest,
+  key: string,
+  image: string,
+  root: string,
+): Promise<void> {
+  const dir = makeJobDir(root);
+  writeFileSync(join(dir.in, 'kernel.config'), req.fragment);
+  req.onLog(`building warm base ${key}: ${req.treeName} @ ${req.commit.slice(0, 12)} (a cold kernel build, about 10 minutes on 2 cores)\n`);
+  const container = await runtime.start({
+    image: req.runnerImage,
+    name: `patchbay-warm-${key}-${process.pid}`,
+    labels: { 'org.patchbay.role': 'warm-base', 'org.patchbay.warm': key },
+    mounts: [
+      { kind: 'bind', source: req.mirror, target: '/trees/tree.git', readOnly: true },
+      { kind: 'bind', source: dir.root, target: '/job', readOnly: false },
+      { kind: 'volume', source: CCACHE_VOLUME, target: '/ccache', readOnly: false },
+    ],
+    devices: [],
+    ...req.limits,
+  });
+  try {
+    const step = async (what: string, cmd: string[], timeoutSeconds: number): Promise<void> => {
+      const r = await container.exec(cmd, { onOutput: req.onLog, timeoutSeconds });
+      if (r.exitCode !== 0) {
+        const why = r.timedOut ? `timed out after ${timeoutSeconds}s` : `exit ${r.exitCode}`;
+        throw new PatchbayError('WARM_BASE_FAILED', `warm base ${key}: ${what} failed (${why}): ${lastLines(r.tail, 8)}`, {
+          retryable: r.timedOut,
+          details: { key, step: what },
+        });
+      }
+    };
+    await step('checkout', ['/opt/patchbay/stages/checkout.sh', 'file:///trees/tree.git', req.commit], 600);
+    await step('configure', ['/opt/patchbay/stages/configure.sh', '/job/in/kernel.config'], 600);
+    await step('build', ['/opt/patchbay/stages/build.sh'], req.buildTimeoutSeconds);
+    req.onLog(`saving warm base ${key} as ${image}\n`);
+    await container.commit(image, {
+      [IMAGE_LABEL]: 'warm',
+      'org.patchbay.tree': req.treeName,
+      'org.patchbay.commit': req.commit,
+      'org.patchbay.runner': req.runnerId,
+    });
+  } finally {
+    await container.dispose();
+  }
+}
+
+export function lastLines(text: string, n: number): string {
+  return text.trimEnd().split('\n').slice(-n).join('\n');
+}

@@ -1,0 +1,49 @@
+/**
+ * A cross-process lock on a path (mkdir is atomic). A lock whose holder
+ * process is gone is taken over, so a killed runner never wedges a key.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+function holderAlive(dir: string): boolean {
+  try {
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: alive but not ours; anything else (ENOENT, ESRCH): gone.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function withLock<T>(path: string, onWait: () => void, fn: () => Promise<T>): Promise<T> {
+  const dir = `${path}.lock`;
+  let announced = false;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // The holder may be between mkdir and writing its pid: give it a moment.
+      await sleep(500);
+      if (!holderAlive(dir)) {
+        rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      if (!announced) {
+        onWait();
+        announced = true;
+      }
+      await sleep(2000);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

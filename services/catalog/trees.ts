@@ -1,0 +1,70 @@
+/**
+ * Trees are data: a name, where the git repository is, and the ref jobs
+ * start from. A tree may also say how to import itself when it has no
+ * reachable URL (Linux from Debian's source package, for offline hosts).
+ */
+import { type Static, Type } from 'typebox';
+import { PatchbayError } from '../domain/errors.ts';
+import { readValidatedJson } from './validated-json.ts';
+
+const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' });
+
+export const TreeSchema = Type.Object(
+  {
+    name: Name,
+    description: Type.Optional(Type.String()),
+    /** A git URL (https, git, ssh, file). Absent when the tree is imported. */
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    /** Branch or tag that jobs start from when a series names no base. */
+    ref: Type.String({ minLength: 1 }),
+    /** How to create the local mirror without a URL. */
+    import: Type.Optional(
+      Type.Object(
+        {
+          debianSource: Type.Object(
+            { package: Type.String({ minLength: 1 }), version: Type.String({ minLength: 1 }) },
+            { additionalProperties: false },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Tree = Static<typeof TreeSchema>;
+
+const TreesFileSchema = Type.Object(
+  { trees: Type.Array(TreeSchema, { minItems: 1 }) },
+  { additionalProperties: false },
+);
+
+export class TreeCatalog {
+  readonly trees: readonly Tree[];
+
+  constructor(trees: readonly Tree[]) {
+    const seen = new Set<string>();
+    for (const t of trees) {
+      if (seen.has(t.name)) throw new PatchbayError('TREES_INVALID', `tree "${t.name}" is defined twice`);
+      seen.add(t.name);
+      if (t.url === undefined && t.import === undefined) {
+        throw new PatchbayError('TREES_INVALID', `tree "${t.name}" has neither a url nor an import recipe`);
+      }
+    }
+    this.trees = trees;
+  }
+
+  static load(path: string): TreeCatalog {
+    return new TreeCatalog(readValidatedJson(path, TreesFileSchema, 'TREES_INVALID').trees);
+  }
+
+  get(name: string): Tree {
+    const tree = this.trees.find((t) => t.name === name);
+    if (!tree) {
+      throw new PatchbayError('TREE_UNKNOWN', `unknown tree "${name}"; known trees: ${this.trees.map((t) => t.name).join(', ')}`, {
+        details: { tree: name },
+      });
+    }
+    return tree;
+  }
+}

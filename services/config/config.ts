@@ -1,0 +1,88 @@
+/**
+ * patchbay's configuration: one validated schema, built by one function from
+ * an environment. Nothing else reads process.env; every module takes the
+ * part of Config it needs.
+ */
+import { availableParallelism, homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { PatchbayError } from '../domain/errors.ts';
+
+const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+export const ConfigSchema = Type.Object({
+  /** Caches and state outside the repo: tree mirrors, job folders, sources. */
+  cacheDir: Type.String({ minLength: 1 }),
+  /** The project's own files (images/, deploy/). */
+  repoRoot: Type.String({ minLength: 1 }),
+  treesFile: Type.String({ minLength: 1 }),
+  suitesDir: Type.String({ minLength: 1 }),
+  imagesDir: Type.String({ minLength: 1 }),
+  docker: Type.Object({
+    socketPath: Type.String({ minLength: 1 }),
+    /** An image to try pulling as the base; on failure the base is built with debootstrap. */
+    baseImage: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+  }),
+  job: Type.Object({
+    /** Whole-job deadline: the container is killed when it passes. */
+    deadlineSeconds: Type.Integer({ minimum: 60 }),
+    applyTimeoutSeconds: Type.Integer({ minimum: 10 }),
+    buildTimeoutSeconds: Type.Integer({ minimum: 60 }),
+    bootTimeoutSeconds: Type.Integer({ minimum: 10 }),
+    memoryBytes: Type.Integer({ minimum: 512 * 1024 * 1024 }),
+    cpus: Type.Number({ minimum: 0.5 }),
+    pids: Type.Integer({ minimum: 64 }),
+    /** kvm, tcg, or auto (a probe boot decides). */
+    accel: Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')]),
+  }),
+  logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+});
+export type Config = Static<typeof ConfigSchema>;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new PatchbayError('CONFIG_INVALID', `${name} must be a number, got "${raw}"`);
+  return n;
+}
+
+/** Builds and validates the configuration from an environment (default: none set). */
+export function loadConfig(env: Env = {}): Config {
+  const home = env.HOME ?? homedir();
+  const cacheDir = resolve(env.PATCHBAY_CACHE ?? join(env.XDG_CACHE_HOME ?? join(home, '.cache'), 'patchbay'));
+  const repoRoot = resolve(env.PATCHBAY_REPO_ROOT ?? REPO_ROOT);
+  const config = {
+    cacheDir,
+    repoRoot,
+    treesFile: resolve(env.PATCHBAY_TREES ?? join(repoRoot, 'deploy', 'trees.json')),
+    suitesDir: resolve(env.PATCHBAY_SUITES ?? join(repoRoot, 'images', 'guest', 'suites')),
+    imagesDir: join(repoRoot, 'images'),
+    docker: {
+      socketPath: env.DOCKER_SOCKET ?? '/var/run/docker.sock',
+      baseImage: env.BASE_IMAGE === undefined || env.BASE_IMAGE === '' ? null : env.BASE_IMAGE,
+    },
+    job: {
+      deadlineSeconds: int(env, 'PATCHBAY_JOB_DEADLINE', 3600),
+      applyTimeoutSeconds: int(env, 'PATCHBAY_APPLY_TIMEOUT', 300),
+      buildTimeoutSeconds: int(env, 'PATCHBAY_BUILD_TIMEOUT', 2700),
+      bootTimeoutSeconds: int(env, 'PATCHBAY_BOOT_TIMEOUT', 600),
+      memoryBytes: int(env, 'PATCHBAY_JOB_MEMORY_MB', 6144) * 1024 * 1024,
+      cpus: int(env, 'PATCHBAY_JOB_CPUS', 0) || availableParallelism(),
+      pids: int(env, 'PATCHBAY_JOB_PIDS', 4096),
+      accel: env.PATCHBAY_ACCEL ?? 'auto',
+    },
+    logLevel: env.PATCHBAY_LOG_LEVEL ?? 'info',
+  };
+  return validate(config);
+}
+
+export function validate(value: unknown): Config {
+  if (Value.Check(ConfigSchema, value)) return value;
+  const problems = [...Value.Errors(ConfigSchema, value)].slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`);
+  throw new PatchbayError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`);
+}
