@@ -102,4 +102,12 @@ if ! redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
   redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG || die "redis-server did not answer on port $redis_port"
 fi
 
+# --- node dependencies ---------------------------------------------------------
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f "$repo/node_modules/.package-lock.json" ] || [ "$repo/package-lock.json" -nt "$repo/node_modules/.package-lock.json" ]; then
+  say "npm ci"
+  (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error) >"$cache/log/npm-ci.log" 2>&1 || {
+    tail -n 30 "$cache/log/npm-ci.log" >&2; die "npm ci failed"; }
+fi
+
 say "host ready (mirror: $MIRROR, docker: $("$DOCKER" version --format '{{.Server.Version}}'), redis :$redis_port)"

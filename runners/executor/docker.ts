@@ -85,6 +85,13 @@ function dockerError(what: string, e: unknown): PatchbayError {
   return new PatchbayError('DOCKER_FAILED', `docker: ${what}: ${errorMessage(e)}`, { cause: e, retryable: true });
 }
 
+/** "repo:tag" (the repo may hold a registry port's colon) into its parts. */
+export function splitTag(image: string): { repo: string; tag: string } {
+  const colon = image.lastIndexOf(':');
+  if (colon <= 0 || image.slice(colon).includes('/')) return { repo: image, tag: 'latest' };
+  return { repo: image.slice(0, colon), tag: image.slice(colon + 1) };
+}
+
 function listFiles(dir: string, root = dir): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
@@ -146,12 +153,12 @@ class DockerJobContainer implements JobContainer {
     }
   }
 
-  async commit(tag: string, labels: Record<string, string>): Promise<void> {
-    const [repo, version] = tag.split(':');
+  async commit(image: string, labels: Record<string, string>): Promise<void> {
+    const { repo, tag } = splitTag(image);
     try {
-      await this.container.commit({ repo, tag: version ?? 'latest', pause: true, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) });
+      await this.container.commit({ repo, tag, pause: true, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) });
     } catch (e) {
-      throw dockerError(`commit ${tag}`, e);
+      throw dockerError(`commit ${image}`, e);
     }
   }
 
@@ -253,16 +260,16 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
   }
 
   async tag(source: string, target: string): Promise<void> {
-    const [repo, tag] = target.split(':');
+    const { repo, tag } = splitTag(target);
     try {
-      await this.docker.getImage(source).tag({ repo, tag: tag ?? 'latest' });
+      await this.docker.getImage(source).tag({ repo, tag });
     } catch (e) {
       throw dockerError(`tag ${source} as ${target}`, e);
     }
   }
 
   async build(opts: Parameters<LocalImages['build']>[0]): Promise<void> {
-    let failure: string | null = null;
+    const state: { failure: string | null } = { failure: null };
     try {
       const stream = await this.docker.buildImage(
         { context: opts.contextDir, src: listFiles(opts.contextDir) },
@@ -274,15 +281,15 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
           (err) => { if (err) reject(err); else resolve(); },
           (ev: { stream?: string; error?: string; errorDetail?: { message?: string } }) => {
             if (ev.stream) for (const line of ev.stream.split('\n')) if (line.trim() !== '') opts.onOutput(line);
-            if (ev.error) failure = ev.errorDetail?.message ?? ev.error;
+            if (ev.error) state.failure = ev.errorDetail?.message ?? ev.error;
           },
         );
       });
     } catch (e) {
       throw dockerError(`build ${opts.tag}`, e);
     }
-    if (failure !== null) {
-      throw new PatchbayError('IMAGE_BUILD_FAILED', `building ${opts.tag} failed: ${String(failure)}`, { retryable: true });
+    if (state.failure !== null) {
+      throw new PatchbayError('IMAGE_BUILD_FAILED', `building ${opts.tag} failed: ${state.failure}`, { retryable: true });
     }
   }
 
@@ -298,6 +305,7 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
     const images = await this.docker.listImages({
       filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
     });
-    return images.map((i) => ({ id: i.Id, tags: i.RepoTags ?? [], labels: i.Labels ?? {}, created: i.Created }));
+    // The engine sends null for untagged images, whatever the typings say.
+    return images.map((i) => ({ id: i.Id, tags: (i.RepoTags as string[] | null) ?? [], labels: (i.Labels as Record<string, string> | null) ?? {}, created: i.Created }));
   }
 }

@@ -28,16 +28,18 @@ import {
 import { type Series, seriesMbox } from '../../services/domain/series.ts';
 import type { Status } from '../../services/domain/status.ts';
 import type { TreeMirrors } from '../host/trees.ts';
-import { type Accel, type AccelMode, KVM_DEVICE, chooseAccel, kvmPresent } from './accel.ts';
+import { type AccelMode, KVM_DEVICE, chooseAccel, kvmPresent } from './accel.ts';
 import type { ContainerRuntime, JobContainer, LocalImages } from './docker.ts';
 import { ensureImages } from './images.ts';
 import { type JobDir, listArtifacts, makeJobDir } from './job-dir.ts';
-import { CCACHE_VOLUME, ensureWarmBase, lastLines } from './warm-base.ts';
+import { ensureWarmBase, lastLines } from './warm-base.ts';
 
 export interface ExecutorSettings {
   cacheDir: string;
   imagesDir: string;
   baseImage: string | null;
+  /** Docker volume shared by builds as the compiler cache. */
+  ccacheVolume: string;
   /** Environment for host-side helpers (debootstrap, git). */
   hostEnv: NodeJS.ProcessEnv;
   job: {
@@ -84,6 +86,36 @@ const STAGE_LOG: Record<StageName, string> = {
   test: 'console.log',
 };
 
+/** Stage bookkeeping: timing, logs and events for the stage under way. */
+class StageTracker {
+  private current: { stage: StageName; started: number } | null = null;
+
+  constructor(
+    private readonly runs: StageRun[],
+    private readonly log: Logger,
+    private readonly onEvent: (e: JobEvent) => void,
+  ) {}
+
+  running(): boolean {
+    return this.current !== null;
+  }
+
+  begin(stage: StageName): void {
+    this.current = { stage, started: Date.now() };
+    this.log.info({ stage }, 'stage start');
+    this.onEvent({ type: 'stage-start', stage });
+  }
+
+  end(status: Status, summary: string): void {
+    if (!this.current) return;
+    const run: StageRun = { stage: this.current.stage, status, durationMs: Date.now() - this.current.started, summary };
+    this.runs.push(run);
+    this.log.info({ stage: run.stage, status, durationMs: run.durationMs }, summary);
+    this.onEvent({ type: 'stage-end', ...run });
+    this.current = null;
+  }
+}
+
 /** Thrown inside the pipeline to end it with a result for the current stage. */
 class StageOutcome extends Error {
   constructor(
@@ -124,7 +156,6 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
   };
 
   let container: JobContainer | null = null;
-  let current: { stage: StageName; started: number } | null = null;
   const logFiles = new Map<string, WriteStream>();
   const stageLog = (stage: StageName, text: string): void => {
     const name = STAGE_LOG[stage];
@@ -136,19 +167,9 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     f.write(text);
     onEvent({ type: 'log', stage, text });
   };
-  const begin = (stage: StageName): void => {
-    current = { stage, started: Date.now() };
-    log.info({ stage }, 'stage start');
-    onEvent({ type: 'stage-start', stage });
-  };
-  const end = (status: Status, summary: string): void => {
-    if (!current) return;
-    const run: StageRun = { stage: current.stage, status, durationMs: Date.now() - current.started, summary };
-    result.stages.push(run);
-    log.info({ stage: run.stage, status, durationMs: run.durationMs }, summary);
-    onEvent({ type: 'stage-end', ...run });
-    current = null;
-  };
+  const stages = new StageTracker(result.stages, log, onEvent);
+  const begin = (stage: StageName): void => { stages.begin(stage); };
+  const end = (status: Status, summary: string): void => { stages.end(status, summary); };
 
   // The deadline (and a caller's abort) kill the container; whatever the
   // stage was doing then fails, and the job ends MISS with JOB_DEADLINE.
@@ -187,6 +208,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
       limits,
       buildTimeoutSeconds: settings.job.buildTimeoutSeconds,
       cacheDir: settings.cacheDir,
+      ccacheVolume: settings.ccacheVolume,
       onLog: (t) => { stageLog('setup', t); },
     });
     checkAborted();
@@ -196,7 +218,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
       labels: { 'org.patchbay.role': 'job', 'org.patchbay.job': input.jobId },
       mounts: [
         { kind: 'bind', source: dir.root, target: '/job', readOnly: false },
-        { kind: 'volume', source: CCACHE_VOLUME, target: '/ccache', readOnly: false },
+        { kind: 'volume', source: settings.ccacheVolume, target: '/ccache', readOnly: false },
       ],
       devices: kvmPresent() && settings.job.accel !== 'tcg' ? [KVM_DEVICE] : [],
       ...limits,
@@ -230,10 +252,11 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     // --- build -------------------------------------------------------------
     begin('build');
     const plan = planBuild(changed);
+    const box = container;
     const build = async (mode: BuildMode): Promise<{ ok: boolean; tail: string; timedOut: boolean }> => {
       result.buildMode = mode;
       stageLog('build', `patchbay: ${mode} build\n`);
-      const r = await container!.exec(['/opt/patchbay/stages/build.sh', ...(mode === 'clean' ? ['clean'] : [])], {
+      const r = await box.exec(['/opt/patchbay/stages/build.sh', ...(mode === 'clean' ? ['clean'] : [])], {
         onOutput: (t) => { stageLog('build', t); },
         timeoutSeconds: settings.job.buildTimeoutSeconds,
       });
@@ -264,19 +287,18 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
 
     // --- boot + test (one QEMU run; the init marker splits the stages) -----
     begin('boot');
-    let sawInit = false;
-    let pending = '';
+    const live = { sawInit: false, pending: '' };
     const timeout = settings.job.bootTimeoutSeconds;
     const guest = await container.exec(
       ['/opt/patchbay/stages/boot.sh', accel, String(timeout), '/job/out/bzImage', '/job/out', ...input.suites.map((s) => s.name)],
       {
         timeoutSeconds: timeout + 60,
         onOutput: (t) => {
-          onEvent({ type: 'log', stage: sawInit ? 'test' : 'boot', text: t });
-          if (!sawInit) {
-            pending = (pending + t).slice(-4096);
-            if (pending.includes(GUEST_MARKERS.init)) {
-              sawInit = true;
+          onEvent({ type: 'log', stage: live.sawInit ? 'test' : 'boot', text: t });
+          if (!live.sawInit) {
+            live.pending = (live.pending + t).slice(-4096);
+            if (live.pending.includes(GUEST_MARKERS.init)) {
+              live.sawInit = true;
               end('PASS', 'booted to init');
               begin('test');
             }
@@ -295,7 +317,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     });
     result.crashes = verdict.crashes;
     result.results = verdict.results;
-    if (!sawInit) {
+    if (!live.sawInit) {
       end(verdict.boot.status, verdict.boot.summary);
     } else {
       // The boot looked fine live; a splat before init still fails it.
@@ -312,7 +334,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
       const err = isPatchbayError(reason) ? reason : new PatchbayError('INTERNAL', errorMessage(reason), { cause: reason });
       result.error = { code: err.code, message: err.message };
       log.error({ err: { code: err.code, message: err.message } }, 'job failed');
-      if (current) end('MISS', err.message);
+      if (stages.running()) end('MISS', err.message);
       else result.stages.push({ stage: 'setup', status: 'MISS', durationMs: 0, summary: err.message });
     }
   } finally {

@@ -13,8 +13,6 @@ import type { ContainerRuntime, ContainerSpec, LocalImages } from './docker.ts';
 import { IMAGE_LABEL } from './images.ts';
 import { makeJobDir } from './job-dir.ts';
 
-export const CCACHE_VOLUME = 'patchbay-ccache';
-
 export interface WarmBaseRequest {
   runnerImage: string;
   runnerId: string;
@@ -27,6 +25,8 @@ export interface WarmBaseRequest {
   limits: Pick<ContainerSpec, 'memoryBytes' | 'cpus' | 'pids'>;
   buildTimeoutSeconds: number;
   cacheDir: string;
+  /** Docker volume shared by builds as the compiler cache. */
+  ccacheVolume: string;
   onLog: (text: string) => void;
 }
 
@@ -57,7 +57,7 @@ export function ensureWarmBase(runtime: ContainerRuntime, images: LocalImages, r
     const dir = join(req.cacheDir, 'warm', key);
     return withLock(dir, () => { req.onLog(`waiting for another process building warm base ${key}\n`); }, async () => {
       if ((await images.imageId(image)) !== null) return { image, key, built: false };
-      await buildWarmBase(runtime, images, req, key, image, dir);
+      await buildWarmBase(runtime, req, key, image, dir);
       return { image, key, built: true };
     });
   })().finally(() => inFlight.delete(key));
@@ -67,7 +67,6 @@ export function ensureWarmBase(runtime: ContainerRuntime, images: LocalImages, r
 
 async function buildWarmBase(
   runtime: ContainerRuntime,
-  _images: LocalImages,
   req: WarmBaseRequest,
   key: string,
   image: string,
@@ -83,7 +82,7 @@ async function buildWarmBase(
     mounts: [
       { kind: 'bind', source: req.mirror, target: '/trees/tree.git', readOnly: true },
       { kind: 'bind', source: dir.root, target: '/job', readOnly: false },
-      { kind: 'volume', source: CCACHE_VOLUME, target: '/ccache', readOnly: false },
+      { kind: 'volume', source: req.ccacheVolume, target: '/ccache', readOnly: false },
     ],
     devices: [],
     ...req.limits,

@@ -3,7 +3,7 @@
  * process is gone is taken over, so a killed runner never wedges a key.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 function holderAlive(dir: string): boolean {
@@ -21,6 +21,7 @@ function holderAlive(dir: string): boolean {
 export async function withLock<T>(path: string, onWait: () => void, fn: () => Promise<T>): Promise<T> {
   const dir = `${path}.lock`;
   let announced = false;
+  mkdirSync(dirname(dir), { recursive: true });
   for (;;) {
     try {
       mkdirSync(dir);

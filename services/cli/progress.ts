@@ -22,6 +22,21 @@ function interesting(line: string): boolean {
   return /^\s+(CC|LD|AR|AS|GEN|HOSTCC|CHK|BUILD)\s/.test(line) || /patchbay:/.test(line) || /^\s*(not )?ok \d+/.test(line) || /error:|warning:/.test(line);
 }
 
+/** Lines worth a line of their own on the terminal, not just the status line. */
+function shownLive(stage: StageName, line: string): boolean {
+  switch (stage) {
+    case 'setup':
+      return /^(building|probing|KVM|base:|saving|waiting|imported|cloning|fetching|debootstrap|docker import|built|downloading|unpacking|committing)/.test(line);
+    case 'apply':
+      return /^(Applying:|error:|Patch failed)/.test(line);
+    case 'build':
+      return /^\S.*\.[chS]:\d+:\d+: error:/.test(line) || /^patchbay: /.test(line);
+    case 'boot':
+    case 'test':
+      return /^\s*(not )?ok \d+/.test(line) || /patchbay: (suite|init)/.test(line);
+  }
+}
+
 export class Progress {
   private stage: StageName | null = null;
   private stageStart = 0;
@@ -89,16 +104,12 @@ export class Progress {
         continue;
       }
       if (/^\s+CC\s/.test(line)) this.objects++;
-      if ((stage === 'test' || stage === 'boot') && (/^\s*(not )?ok \d+/.test(line) || /patchbay: suite/.test(line))) {
-        this.println(`       ${line.trim()}`);
-      } else if (stage === 'apply' && /^(Applying:|error:|Patch failed)/.test(line)) {
-        this.println(`       ${line.trim()}`);
-      } else if (/^\S.*\.[ch]:\d+:\d+: error:/.test(line)) {
-        this.println(`       ${line.trim()}`);
-      } else if (stage === 'setup' && /^(building|probing|KVM|base:|saving|waiting|imported|cloning|fetching|debootstrap|docker import|built)/.test(line)) {
-        this.println(`       ${line.trim()}`);
+      if (shownLive(stage, line)) {
+        this.last = line.trim();
+        this.println(`       ${this.last}`);
+      } else if (interesting(line) || this.last === '') {
+        this.last = line.trim();
       }
-      if (interesting(line) || this.last === '') this.last = line.trim();
     }
     this.redraw();
   }

@@ -49,6 +49,7 @@ export function makeExecutorDeps(config: Config, hostEnv: NodeJS.ProcessEnv, log
       cacheDir: config.cacheDir,
       imagesDir: config.imagesDir,
       baseImage: config.docker.baseImage,
+      ccacheVolume: config.docker.ccacheVolume,
       hostEnv,
       job: config.job,
     },

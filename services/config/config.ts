@@ -22,6 +22,8 @@ export const ConfigSchema = Type.Object({
   imagesDir: Type.String({ minLength: 1 }),
   docker: Type.Object({
     socketPath: Type.String({ minLength: 1 }),
+    /** The volume builds share as their compiler cache. */
+    ccacheVolume: Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]+$' }),
     /** An image to try pulling as the base; on failure the base is built with debootstrap. */
     baseImage: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
   }),
@@ -64,6 +66,7 @@ export function loadConfig(env: Env = {}): Config {
     imagesDir: join(repoRoot, 'images'),
     docker: {
       socketPath: env.DOCKER_SOCKET ?? '/var/run/docker.sock',
+      ccacheVolume: env.PATCHBAY_CCACHE_VOLUME ?? 'patchbay-ccache',
       baseImage: env.BASE_IMAGE === undefined || env.BASE_IMAGE === '' ? null : env.BASE_IMAGE,
     },
     job: {

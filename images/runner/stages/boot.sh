@@ -9,15 +9,17 @@ mkdir -p "$out"
 root=$(mktemp -d)
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,patchbay/suites}
 cp /bin/busybox "$root/bin/busybox"
-"$root/bin/busybox" --install -s "$root/bin" 2>/dev/null || true
-# --install makes absolute links to /bin/busybox, which is where it is in the guest.
+# Relative links: `busybox --install -s` would point them at this build folder.
+for applet in $(/bin/busybox --list); do
+  [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
 cp /opt/patchbay/guest/init "$root/init"
 for s in "$@"; do
   cp -a "/opt/patchbay/guest/suites/$s" "$root/patchbay/suites/$s"
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("timeoutSeconds", 300))' \
     "/opt/patchbay/guest/suites/$s/manifest.json" > "$root/patchbay/suites/$s/timeout"
 done
-printf '%s\n' "$@" > "$root/patchbay/suites"
+printf '%s\n' "$@" > "$root/patchbay/suite-list"
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) > "$out/initramfs.cpio.gz"
 rm -rf "$root"
 cpu=max; [ "$accel" = kvm ] && cpu=host
