@@ -4,6 +4,7 @@
  * and LocalImages (what the image builder needs).
  */
 import { readdirSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -29,6 +30,8 @@ export interface ContainerSpec {
   pids: number;
   /** Host devices passed through, e.g. /dev/kvm. */
   devices: string[];
+  /** The container's command; the runner image's own (sleep under tini) when absent. */
+  command?: string[];
 }
 
 export interface ExecOptions {
@@ -80,6 +83,22 @@ export interface LocalImages {
 }
 
 const TAIL_BYTES = 256 * 1024;
+
+/** Every container patchbay starts carries its owner, so a dead owner's containers can be found. */
+export const OWNER_LABEL = 'org.patchbay.owner';
+
+function ownerId(pid = process.pid): string {
+  return `${hostname()}:${pid}`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function dockerError(what: string, e: unknown): PatchbayError {
   return new PatchbayError('DOCKER_FAILED', `docker: ${what}: ${errorMessage(e)}`, { cause: e, retryable: true });
@@ -198,7 +217,8 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
       container = await this.docker.createContainer({
         name: spec.name,
         Image: spec.image,
-        Labels: spec.labels,
+        ...(spec.command ? { Cmd: spec.command } : {}),
+        Labels: { ...spec.labels, [OWNER_LABEL]: ownerId() },
         NetworkDisabled: true,
         HostConfig: {
           NetworkMode: 'none',
@@ -232,6 +252,29 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
       throw dockerError(`start container from ${spec.image}`, e);
     }
     return handle;
+  }
+
+  /**
+   * Removes containers started on this host by processes that no longer
+   * exist (a runner killed with SIGKILL, a crashed CLI). Returns their names.
+   */
+  async reapOrphans(): Promise<string[]> {
+    const mine = `${hostname()}:`;
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [OWNER_LABEL] } });
+    const reaped: string[] = [];
+    for (const c of containers) {
+      const owner = c.Labels[OWNER_LABEL] ?? '';
+      if (!owner.startsWith(mine)) continue;
+      const pid = Number(owner.slice(mine.length));
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+      try {
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true });
+        reaped.push(c.Names[0]?.replace(/^\//, '') ?? c.Id);
+      } catch {
+        // Removed meanwhile by someone else.
+      }
+    }
+    return reaped;
   }
 
   async imageId(tag: string): Promise<string | null> {

@@ -54,9 +54,10 @@ async function cmdRun(argv: string[]): Promise<number> {
   const logger = makeLogger(config);
   const { deps, engine } = makeExecutorDeps(config, process.env, logger);
   await engine.ping();
+  const err = process.stderr;
+  for (const name of await engine.reapOrphans()) err.write(`patchbay: removed ${name}, left behind by a runner that is gone\n`);
 
   const jobId = newJobId();
-  const err = process.stderr;
   err.write(`patchbay: job ${jobId}: "${series.title}" v${series.version}, ${series.patches.length} patch(es) on ${tree.name}, suites ${suites.map((s) => s.name).join(', ')}\n`);
   const progress = new Progress(err, values.verbose);
   const abort = new AbortController();

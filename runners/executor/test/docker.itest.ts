@@ -1,0 +1,104 @@
+/**
+ * The Docker port on the real engine: the hardening a job container gets,
+ * exec timeouts, idempotent disposal, and reaping the containers of a runner
+ * that was killed.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../../services/config/config.ts';
+import { DockerEngine, type JobContainer } from '../docker.ts';
+import { ensureBaseImage } from '../images.ts';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const config = loadConfig(process.env);
+const engine = new DockerEngine(config.docker.socketPath);
+let image = '';
+
+const spec = (name: string) => ({
+  image,
+  name: `${name}-${process.pid}`,
+  labels: { 'org.patchbay.role': 'test' },
+  mounts: [],
+  memoryBytes: 512 * 1024 * 1024,
+  cpus: 1,
+  pids: 128,
+  devices: [],
+  command: ['sleep', 'infinity'],
+});
+
+describe('Docker port', { timeout: 15 * 60_000 }, () => {
+  let box: JobContainer;
+
+  before(async () => {
+    await engine.ping();
+    image = await ensureBaseImage(engine, {
+      imagesDir: config.imagesDir, baseImage: config.docker.baseImage, env: process.env,
+      onLog: (l) => { process.stderr.write(`  ${l}\n`); },
+    });
+    box = await engine.start(spec('patchbay-test-hardening'));
+  });
+
+  after(async () => { await box.dispose(); });
+
+  test('a job container has no capabilities, no new privileges, no network, and its limits', async () => {
+    const status = await box.exec(['cat', '/proc/self/status']);
+    assert.equal(status.exitCode, 0, status.tail);
+    assert.match(status.tail, /^CapEff:\s+0000000000000000$/m);
+    assert.match(status.tail, /^CapBnd:\s+0000000000000000$/m);
+    assert.match(status.tail, /^NoNewPrivs:\s+1$/m);
+    const net = await box.exec(['ls', '/sys/class/net']);
+    assert.deepEqual(net.tail.trim().split(/\s+/), ['lo']);
+    const pids = await box.exec(['sh', '-c', 'cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max']);
+    assert.equal(pids.tail.trim(), '128');
+    const mem = await box.exec(['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
+    assert.equal(Number(mem.tail.trim()), 512 * 1024 * 1024);
+    const write = await box.exec(['sh', '-c', 'echo x > /etc/hostname-test && chown 1:1 /etc/hostname-test']);
+    assert.notEqual(write.exitCode, 0, 'chown needs CAP_CHOWN, which is dropped');
+  });
+
+  test('exec output streams and exit codes come back; a timeout kills the command', async () => {
+    const chunks: string[] = [];
+    const r = await box.exec(['sh', '-c', 'echo one; echo two >&2; exit 3'], { onOutput: (t) => { chunks.push(t); } });
+    assert.equal(r.exitCode, 3);
+    assert.match(chunks.join(''), /one/);
+    assert.match(chunks.join(''), /two/);
+    const t0 = Date.now();
+    const slow = await box.exec(['sleep', '60'], { timeoutSeconds: 1 });
+    assert.equal(slow.timedOut, true);
+    assert.ok(Date.now() - t0 < 30_000, 'the timeout cut the command short');
+  });
+
+  test('dispose is idempotent and exec after it fails cleanly', async () => {
+    const c = await engine.start(spec('patchbay-test-dispose'));
+    await c.dispose();
+    await c.dispose();
+    const r = await c.exec(['true']);
+    assert.equal(r.exitCode, -1);
+  });
+
+  test('containers of a runner killed with SIGKILL are reaped, live ones are not', async () => {
+    // A child process starts a container and is then killed without cleanup.
+    const script = `
+      import { DockerEngine } from './runners/executor/docker.ts';
+      const e = new DockerEngine(${JSON.stringify(config.docker.socketPath)});
+      const c = await e.start(${JSON.stringify({ ...spec('patchbay-test-orphan'), image })});
+      process.stdout.write(c.id + '\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const id = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (b: Buffer) => { resolve(b.toString().trim()); });
+      child.once('exit', (code) => { reject(new Error(`child exited ${code}`)); });
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const reaped = await engine.reapOrphans();
+    assert.ok(reaped.some((n) => n.startsWith('patchbay-test-orphan')), `reaped: ${reaped.join(', ')}`);
+    assert.ok(!reaped.some((n) => n.startsWith('patchbay-test-hardening')), 'a live owner\'s container stays');
+    const again = await box.exec(['true']);
+    assert.equal(again.exitCode, 0);
+    assert.ok(id.length > 0);
+  });
+});
