@@ -101,6 +101,9 @@ async function buildWarmBase(
     await step('checkout', ['/opt/patchbay/stages/checkout.sh', 'file:///trees/tree.git', req.commit], 600);
     await step('configure', ['/opt/patchbay/stages/configure.sh', '/job/in/kernel.config'], 600);
     await step('build', ['/opt/patchbay/stages/build.sh'], req.buildTimeoutSeconds);
+    // Rewrite the index now that every file is older than it: no racily
+    // clean entries for a job's git to re-hash.
+    await step('index refresh', ['git', '-C', '/work/linux', 'update-index', '-q', '--refresh'], 600);
     req.onLog(`saving warm base ${key} as ${image}\n`);
     await container.commit(image, {
       [IMAGE_LABEL]: 'warm',

@@ -12,7 +12,9 @@ missing=()
 while IFS= read -r line; do
   case "$line" in
     CONFIG_*=*) grep -qxF "$line" "$OBJ/.config" || missing+=("$line") ;;
-    "# CONFIG_"*" is not set") grep -q "^${line#\# }" "$OBJ/.config" && missing+=("$line") ;;
+    "# CONFIG_"*" is not set")
+      name=${line#\# }; name=${name%% *}
+      grep -q "^$name=" "$OBJ/.config" && missing+=("$line") ;;
   esac
 done < "$frag"
 if [ "${#missing[@]}" -gt 0 ]; then
