@@ -1,0 +1,33 @@
+/**
+ * The typed job catalogue: every queue, its job names and their payloads.
+ * Payloads carry ids only; the database is the record, Redis the dispatcher.
+ */
+import type { JobsOptions } from 'bullmq';
+
+export const QUEUE_NAMES = { series: 'series-jobs' } as const;
+
+export interface RunSeriesJob {
+  /** Payload version, so a worker can refuse what it does not understand. */
+  v: 1;
+  /** patchbay's job id (jobs.id); also the BullMQ job id, so enqueueing twice is a no-op. */
+  jobId: string;
+}
+
+export interface Catalogue {
+  [QUEUE_NAMES.series]: { run: RunSeriesJob };
+}
+
+/** Retries are for infrastructure trouble (MISS); backoff leaves time for a restart. */
+export function runJobOptions(jobId: string): JobsOptions {
+  return {
+    jobId,
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 30_000 },
+    removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
+}
+
+export function isRunSeriesJob(data: unknown): data is RunSeriesJob {
+  return typeof data === 'object' && data !== null && (data as RunSeriesJob).v === 1 && typeof (data as RunSeriesJob).jobId === 'string';
+}

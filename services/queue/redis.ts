@@ -1,0 +1,38 @@
+/** Redis connections for BullMQ and the log streams. */
+import { Redis } from 'ioredis';
+import { PatchbayError, errorMessage } from '../domain/errors.ts';
+
+export function createRedis(url: string, name: string): Redis {
+  // BullMQ needs maxRetriesPerRequest: null for blocking connections; commands
+  // wait for a reconnect instead of failing, so a Redis restart loses nothing.
+  return new Redis(url, { maxRetriesPerRequest: null, connectionName: `patchbay-${name}`, lazyConnect: false });
+}
+
+export async function pingRedis(redis: Redis, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => { timer = setTimeout(() => { reject(new Error(`no answer in ${timeoutMs} ms`)); }, timeoutMs); }),
+    ]);
+  } catch (e) {
+    throw new PatchbayError('REDIS_UNREACHABLE', `Redis is not reachable: ${errorMessage(e)}`, { retryable: true });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** quit(), bounded: a dead server must not hold shutdown hostage. */
+export async function closeRedis(redis: Redis, timeoutMs = 2000): Promise<void> {
+  if (redis.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([redis.quit(), new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+  } catch {
+    // Already closing.
+  } finally {
+    clearTimeout(timer);
+    // quit() may have timed out: drop the socket whatever its state.
+    redis.disconnect();
+  }
+}
