@@ -29,5 +29,7 @@ export function runJobOptions(jobId: string): JobsOptions {
 }
 
 export function isRunSeriesJob(data: unknown): data is RunSeriesJob {
-  return typeof data === 'object' && data !== null && (data as RunSeriesJob).v === 1 && typeof (data as RunSeriesJob).jobId === 'string';
+  if (typeof data !== 'object' || data === null) return false;
+  const d = data as Record<string, unknown>;
+  return d.v === 1 && typeof d.jobId === 'string';
 }
