@@ -107,3 +107,23 @@ test('the job status is the first non-passing stage, else the test stage\'s', ()
   assert.equal(overallStatus([run('setup', 'PASS'), run('apply', 'PASS'), run('build', 'PASS'), run('boot', 'PASS'), run('test', 'ERROR')]).stage, 'test');
   assert.equal(overallStatus([]).status, 'MISS');
 });
+
+test('a real boot that oopses in the series\' initcall: FAIL at boot, blamed on its function', () => {
+  const v = judgeGuestRun({
+    consoleLog: golden('boot-oops.console.log'),
+    ktap: golden('boot-oops.ktap'),
+    exitCode: 0,
+    timedOut: false,
+    timeoutSeconds: 600,
+    suites: ['smoke'],
+  });
+  assert.equal(v.boot.status, 'FAIL');
+  assert.match(v.boot.summary, /^kernel crashed during boot: BUG: kernel NULL pointer dereference/);
+  assert.equal(v.test, null);
+  const [crash, ...rest] = v.crashes;
+  assert.ok(crash);
+  assert.equal(rest.length, 0, 'the panic that follows the oops is the same report');
+  assert.equal(crash.kind, 'oops');
+  assert.equal(crash.culprit, 'io_kbuf_ring_pin');
+  assert.deepEqual(crash.frames.slice(0, 3), ['mutex_lock', 'io_kbuf_ring_pin', 'io_kbuf_pin_selftest']);
+});
