@@ -18,11 +18,11 @@ export interface Catalogue {
 }
 
 /** Retries are for infrastructure trouble (MISS); backoff leaves time for a restart. */
-export function runJobOptions(jobId: string): JobsOptions {
+export function runJobOptions(jobId: string, retry = { attempts: 3, backoffMs: 30_000 }): JobsOptions {
   return {
     jobId,
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 30_000 },
+    attempts: retry.attempts,
+    backoff: { type: 'exponential', delay: retry.backoffMs },
     removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
     removeOnFail: { age: 30 * 24 * 3600 },
   };

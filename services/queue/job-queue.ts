@@ -16,8 +16,11 @@ export class JobQueue {
   readonly queue: SeriesQueue;
   private closing: Promise<void> | null = null;
 
-  constructor(connection: Redis, opts: { prefix: string; name?: string }) {
+  private readonly retry: { attempts: number; backoffMs: number } | undefined;
+
+  constructor(connection: Redis, opts: { prefix: string; name?: string; retry?: { attempts: number; backoffMs: number } }) {
     this.queue = new Queue(opts.name ?? QUEUE_NAMES.series, { connection, prefix: opts.prefix });
+    this.retry = opts.retry;
   }
 
   get name(): string {
@@ -26,7 +29,7 @@ export class JobQueue {
 
   /** Idempotent: the BullMQ job id is patchbay's job id. */
   async enqueue(jobId: string): Promise<void> {
-    await this.queue.add('run', { v: 1, jobId }, runJobOptions(jobId));
+    await this.queue.add('run', { v: 1, jobId }, runJobOptions(jobId, this.retry));
   }
 
   async depth(): Promise<QueueDepth> {

@@ -1,0 +1,137 @@
+/**
+ * The BullMQ processor for series jobs: loads the job's record, runs the
+ * executor, streams its events to the job's log stream and records the
+ * result. What retrying cannot fix fails at once (UnrecoverableError);
+ * infrastructure trouble (MISS) is handed back to the queue to retry with
+ * backoff, and recorded as MISS only when the attempts are used up.
+ */
+import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import type { Logger } from 'pino';
+import type { SuiteManifest } from '../catalog/suites.ts';
+import type { Tree } from '../catalog/trees.ts';
+import { PatchbayError, errorMessage } from '../domain/errors.ts';
+import type { JobResult } from '../domain/job.ts';
+import type { Series } from '../domain/series.ts';
+import type { JobEvent, JobInput } from '../../runners/executor/pipeline.ts';
+import { type RunSeriesJob, isRunSeriesJob } from '../queue/catalogue.ts';
+import type { LogEntry } from '../queue/logs.ts';
+
+/** What the processor needs to know about a job; the store provides it. */
+export interface JobRecord {
+  id: string;
+  status: string;
+  tree: string;
+  base: string | null;
+  suites: string[];
+  series: Series;
+}
+
+/** The store, as the worker sees it. */
+export interface WorkerStore {
+  load(jobId: string): Promise<JobRecord | null>;
+  markRunning(jobId: string, worker: string, attempt: number): Promise<void>;
+  recordResult(jobId: string, result: JobResult): Promise<void>;
+  /** Back to queued (handed back for a retry or to another worker). */
+  requeue(jobId: string): Promise<void>;
+  markCancelled(jobId: string): Promise<void>;
+}
+
+export interface ProcessorDeps {
+  store: WorkerStore;
+  trees: { get(name: string): Tree };
+  suites: { select(names: readonly string[]): SuiteManifest[] };
+  kernelFragment: string;
+  execute: (input: JobInput, onEvent: (e: JobEvent) => void, signal: AbortSignal) => Promise<JobResult>;
+  logs: { append(jobId: string, entry: LogEntry): Promise<string> };
+  logger: Logger;
+  workerId: string;
+}
+
+/** Abort reasons the worker uses, so the processor knows why it was stopped. */
+export const CANCELLED_BY_USER = 'cancelled';
+export const SHUTTING_DOWN = 'shutdown';
+
+const FINAL = new Set(['PASS', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'cancelled']);
+
+export function makeProcessor(deps: ProcessorDeps) {
+  return async (job: Job<RunSeriesJob>, token?: string, signal?: AbortSignal): Promise<{ status: string }> => {
+    if (!isRunSeriesJob(job.data)) {
+      throw new UnrecoverableError(`JOB_PAYLOAD_INVALID: payload ${JSON.stringify(job.data).slice(0, 200)} is not a run-series job (v1)`);
+    }
+    const { jobId } = job.data;
+    const log = deps.logger.child({ jobId, attempt: job.attemptsMade + 1, worker: deps.workerId });
+    const record = await deps.store.load(jobId);
+    if (record === null) throw new UnrecoverableError(`JOB_UNKNOWN: job ${jobId} is not in the database`);
+    if (FINAL.has(record.status)) {
+      // Redelivered after its result was recorded (e.g. a worker died after
+      // writing it): nothing to do, and nothing to run twice.
+      log.info({ status: record.status }, 'job already finished');
+      return { status: record.status };
+    }
+    let tree: Tree;
+    let suites: SuiteManifest[];
+    try {
+      tree = deps.trees.get(record.tree);
+      suites = deps.suites.select(record.suites);
+    } catch (e) {
+      throw new UnrecoverableError(`${e instanceof PatchbayError ? e.code : 'CONFIG_INVALID'}: ${errorMessage(e)}`);
+    }
+
+    await deps.store.markRunning(jobId, deps.workerId, job.attemptsMade + 1);
+    // Events go to the log stream in order; a failed append is logged, never fatal.
+    let chain = Promise.resolve();
+    const publish = (entry: LogEntry): void => {
+      chain = chain.then(() => deps.logs.append(jobId, entry)).then(() => undefined, (e: unknown) => {
+        log.warn({ err: errorMessage(e) }, 'log stream append failed');
+      });
+    };
+    const onEvent = (e: JobEvent): void => {
+      switch (e.type) {
+        case 'log':
+          publish({ kind: 'log', stage: e.stage, text: e.text });
+          break;
+        case 'stage-start':
+          publish({ kind: 'stage', stage: e.stage, phase: 'start' });
+          break;
+        case 'stage-end':
+          publish({ kind: 'stage', stage: e.stage, phase: 'end', status: e.status, durationMs: e.durationMs, summary: e.summary });
+          break;
+      }
+    };
+
+    const abort = signal ?? new AbortController().signal;
+    const result = await deps.execute(
+      { jobId, tree, base: record.base, series: record.series, suites, kernelFragment: deps.kernelFragment },
+      onEvent,
+      abort,
+    );
+    await chain;
+
+    if (abort.aborted) {
+      const reason: unknown = abort.reason;
+      if (reason === CANCELLED_BY_USER || (reason instanceof Error && reason.message === CANCELLED_BY_USER)) {
+        await deps.store.markCancelled(jobId);
+        await deps.logs.append(jobId, { kind: 'end', status: 'cancelled' });
+        throw new UnrecoverableError(`JOB_CANCELLED: job ${jobId} was cancelled`);
+      }
+      // Shutting down: hand the job back for another worker, without
+      // spending one of its attempts.
+      await deps.store.requeue(jobId);
+      await deps.logs.append(jobId, { kind: 'log', stage: 'setup', text: `patchbay: worker ${deps.workerId} stopped; the job goes back to the queue\n` });
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+
+    const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
+    const retryable = result.status === 'MISS' && result.error?.code !== 'BASE_UNKNOWN' && result.error?.code !== 'ACCEL_UNAVAILABLE';
+    if (retryable && attemptsLeft > 0) {
+      await deps.store.requeue(jobId);
+      log.warn({ code: result.error?.code, attemptsLeft }, 'infrastructure trouble; retrying');
+      throw new Error(`${result.error?.code ?? 'MISS'}: ${result.summary} (will retry)`);
+    }
+    await deps.store.recordResult(jobId, result);
+    await deps.logs.append(jobId, { kind: 'end', status: result.status });
+    log.info({ status: result.status, stage: result.stage }, result.summary);
+    return { status: result.status };
+  };
+}
