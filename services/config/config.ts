@@ -39,6 +39,8 @@ export const ConfigSchema = Type.Object({
     /** kvm, tcg, or auto (a probe boot decides). */
     accel: Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')]),
   }),
+  /** PostgreSQL (postgresql://...) for the service's state; null: embedded PGlite under cacheDir. */
+  databaseUrl: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
 });
 export type Config = Static<typeof ConfigSchema>;
@@ -79,6 +81,7 @@ export function loadConfig(env: Env = {}): Config {
       pids: int(env, 'PATCHBAY_JOB_PIDS', 4096),
       accel: env.PATCHBAY_ACCEL ?? 'auto',
     },
+    databaseUrl: env.DATABASE_URL === undefined || env.DATABASE_URL === '' ? null : env.DATABASE_URL,
     logLevel: env.PATCHBAY_LOG_LEVEL ?? 'info',
   };
   return validate(config);

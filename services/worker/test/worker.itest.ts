@@ -70,7 +70,7 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
   before(() => { redis = createRedis(url, 'worker-test'); });
   after(async () => { await closeRedis(redis); });
 
-  async function setup(plan: Plan[], opts: { attempts?: number; grace?: number } = {}) {
+  function setup(plan: Plan[], opts: { attempts?: number; grace?: number } = {}) {
     const prefix = `test-${randomBytes(4).toString('hex')}`;
     const store = new MemoryStore();
     const logs = new JobLogs(redis, prefix);
@@ -106,7 +106,7 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
   }
 
   test('a job runs once, its result is recorded once, its log stream ends with the verdict', async () => {
-    const t = await setup(['FAIL']);
+    const t = setup(['FAIL']);
     try {
       t.store.add('j-1');
       t.startWorker('w1');
@@ -123,7 +123,7 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
   });
 
   test('infrastructure trouble (MISS) is retried, and recorded only when the attempts are used up', async () => {
-    const t = await setup(['MISS', 'MISS', 'MISS'], { attempts: 3 });
+    const t = setup(['MISS', 'MISS', 'MISS'], { attempts: 3 });
     try {
       t.store.add('j-2');
       t.startWorker('w1');
@@ -136,7 +136,7 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
   });
 
   test('a MISS followed by a good run records the good run only', async () => {
-    const t = await setup(['MISS', 'PASS']);
+    const t = setup(['MISS', 'PASS']);
     try {
       t.store.add('j-3');
       t.startWorker('w1');
@@ -147,7 +147,7 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
   });
 
   test('a job whose result is already recorded is not run again', async () => {
-    const t = await setup(['PASS']);
+    const t = setup(['PASS']);
     try {
       t.store.add('j-4', 'FAIL');
       t.startWorker('w1');
@@ -160,7 +160,7 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
   });
 
   test('a cancel request from another process stops the running job and records it cancelled', async () => {
-    const t = await setup(['hang']);
+    const t = setup(['hang']);
     try {
       t.store.add('j-5');
       t.startWorker('w1');
@@ -174,7 +174,7 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
   });
 
   test('at shutdown a running job is handed back and another worker finishes it, with one result', async () => {
-    const t = await setup(['hang', 'PASS'], { grace: 200 });
+    const t = setup(['hang', 'PASS'], { grace: 200 });
     try {
       t.store.add('j-6');
       const first = t.startWorker('w1');
