@@ -7,10 +7,15 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runJob } from '../../runners/executor/pipeline.ts';
 import { loadConfig } from '../config/config.ts';
-import { errorMessage, isPatchbayError } from '../domain/errors.ts';
+import { PatchbayError, errorMessage, isPatchbayError } from '../domain/errors.ts';
+import type { StageName } from '../domain/job.ts';
+import type { Status } from '../domain/status.ts';
+import { parseRoles, startService } from '../serve/service.ts';
+import { openDatabase } from '../store/db.ts';
+import { ServiceClient } from './client.ts';
 import { parseMbox } from '../domain/mbox.ts';
 import { assembleSeries } from '../domain/series.ts';
-import { Progress } from './progress.ts';
+import { Progress, formatDuration } from './progress.ts';
 import { renderResult } from './results-table.ts';
 import { loadCatalogs, makeExecutorDeps, makeLogger } from './wiring.ts';
 
@@ -21,6 +26,16 @@ commands:
         apply a series to a tree, build, boot it in QEMU and run the suites
   trees [--json]        list the configured trees
   suites [--json]       list the test suites
+  serve [--port N] [--role api|worker|all]
+        run the service (API and a worker by default) on the configured
+        database (embedded PGlite unless DATABASE_URL) and Redis
+  token create NAME --scope submit|read|admin ...
+        create an API token (printed once) in the configured database
+  submit FILE | --message-id ID --inbox URL [--tree NAME] [--suite NAME ...]
+         [--base COMMIT] [--force] [--follow] [--server URL]
+        submit a series to a running service; --follow shows it to its verdict
+  status JOB [--json] [--server URL]
+  logs [-f] JOB [--server URL]
 
 exit status: 0 when a job ran (whatever its verdict) , 1 for MISS
 (infrastructure trouble), 2 for bad input or usage.`;
@@ -108,6 +123,141 @@ function cmdSuites(argv: string[]): number {
   return 0;
 }
 
+async function cmdServe(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, role: { type: 'string' } }, strict: true });
+  const config = loadConfig(process.env);
+  const logger = makeLogger(config);
+  const roles = parseRoles(values.role);
+  const service = await startService(config, { roles, hostEnv: process.env, logger, ...(values.port ? { port: Number(values.port) } : {}) });
+  process.stderr.write(`patchbay: serving (${roles.join(' + ')})${service.url ? ` on ${service.url}` : ''}; database ${service.store.backend}, logs in ${config.cacheDir}/log\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string): void => {
+      process.stderr.write(`patchbay: ${sig}: shutting down (running jobs get ${Math.round(config.worker.shutdownGraceMs / 1000)}s, then go back to the queue)\n`);
+      resolve();
+    };
+    process.once('SIGINT', () => { stop('SIGINT'); });
+    process.once('SIGTERM', () => { stop('SIGTERM'); });
+  });
+  await service.close();
+  logger.flush();
+  return 0;
+}
+
+async function cmdToken(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { scope: { type: 'string', multiple: true } }, allowPositionals: true, strict: true });
+  if (positionals[0] !== 'create' || positionals[1] === undefined) throw new UsageError('token create NAME --scope SCOPE ...');
+  const scopes = values.scope ?? ['submit', 'read'];
+  for (const s of scopes) if (s !== 'submit' && s !== 'read' && s !== 'admin') throw new UsageError(`unknown scope "${s}"`);
+  const config = loadConfig(process.env);
+  const store = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const { token, secret } = await store.tokens.create(positionals[1], scopes as Array<'submit' | 'read' | 'admin'>);
+    process.stderr.write(`patchbay: token ${token.id} "${token.name}" (${token.scopes.join(', ')}); the secret is shown once:\n`);
+    process.stdout.write(`${secret}\n`);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+interface JobView {
+  id: string; status: string; stage: string | null; summary: string; page: string;
+  stages: Array<{ stage: string; status: string; durationMs: number; summary: string }>;
+  results: Array<{ suite: string; test: string; status: string; detail: string }>;
+}
+
+function clientFrom(server: string | undefined): ServiceClient {
+  const config = loadConfig(process.env);
+  return new ServiceClient({ server: server ?? config.client.server, token: config.client.token });
+}
+
+function printJob(job: JobView, server: string): void {
+  const out = process.stdout;
+  for (const s of job.stages) out.write(`  ${s.status.padEnd(5)} ${s.stage.padEnd(6)} ${formatDuration(s.durationMs).padStart(7)}  ${s.summary}\n`);
+  if (job.results.length > 0) {
+    out.write('\n');
+    for (const r of job.results) out.write(`  ${r.suite.padEnd(8)} ${r.test.padEnd(32)} ${r.status.padEnd(5)} ${r.detail.split('\n')[0] ?? ''}\n`);
+  }
+  out.write(`\nstatus: ${job.status}${job.stage ? ` at ${job.stage}` : ''}: ${job.summary}\njob page: ${new URL(job.page, server).href}\n`);
+}
+
+async function cmdSubmit(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      'message-id': { type: 'string' }, inbox: { type: 'string' }, tree: { type: 'string' }, suite: { type: 'string', multiple: true },
+      base: { type: 'string' }, force: { type: 'boolean', default: false }, follow: { type: 'boolean', default: false },
+      server: { type: 'string' }, verbose: { type: 'boolean', short: 'v', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const client = clientFrom(values.server);
+  const server = values.server ?? loadConfig(process.env).client.server;
+  type Reply = { created: boolean; series: { id: string; title: string; version: number; total: number }; jobs: Array<{ id: string; url: string; page: string; status: string }> };
+  let reply: Reply;
+  if (values['message-id'] !== undefined) {
+    if (values.inbox === undefined) throw new UsageError('submit --message-id needs --inbox URL (a public-inbox, e.g. a lore list)');
+    reply = await client.request<Reply>('POST', '/api/v1/series', { type: 'application/json', data: JSON.stringify({
+      messageId: values['message-id'], inbox: values.inbox, ...(values.tree ? { tree: values.tree } : {}), ...(values.base ? { base: values.base } : {}),
+      ...(values.suite ? { suites: values.suite } : {}), force: values.force,
+    }) });
+  } else {
+    const file = positionals[0];
+    if (file === undefined) throw new UsageError('submit FILE, or --message-id ID --inbox URL');
+    const q = new URLSearchParams();
+    if (values.tree) q.set('tree', values.tree);
+    if (values.base) q.set('base', values.base);
+    for (const s of values.suite ?? []) q.append('suite', s);
+    if (values.force) q.set('force', 'true');
+    reply = await client.request<Reply>('POST', `/api/v1/series?${q.toString()}`, { type: 'application/mbox', data: readFileSync(file) });
+  }
+  const err = process.stderr;
+  err.write(`patchbay: series ${reply.series.id} "${reply.series.title}" v${reply.series.version} (${reply.series.total} patches)${reply.created ? '' : ' — already submitted; the existing job'}\n`);
+  for (const j of reply.jobs) err.write(`  job ${j.id}: ${j.status}, ${new URL(j.page, server).href}\n`);
+  if (!values.follow) return 0;
+  const job = reply.jobs[0];
+  if (!job) return 0;
+  const progress = new Progress(err, values.verbose);
+  await client.follow(job.id, (e) => {
+    if (e.kind === 'log') progress.handle({ type: 'log', stage: e.stage as StageName, text: e.text });
+    else if (e.kind === 'stage' && e.phase === 'start') progress.handle({ type: 'stage-start', stage: e.stage as StageName });
+    else if (e.kind === 'stage' && e.phase === 'end') progress.handle({ type: 'stage-end', stage: e.stage as StageName, status: (e.status ?? 'MISS') as Status, durationMs: e.durationMs ?? 0, summary: e.summary ?? '' });
+  });
+  progress.close();
+  const final = await client.request<JobView>('GET', job.url);
+  printJob(final, server);
+  return final.status === 'MISS' ? 1 : 0;
+}
+
+async function cmdStatus(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, server: { type: 'string' } }, allowPositionals: true, strict: true });
+  const id = positionals[0];
+  if (id === undefined) throw new UsageError('status JOB');
+  const server = values.server ?? loadConfig(process.env).client.server;
+  const job = await clientFrom(values.server).request<JobView>('GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
+  if (values.json) process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+  else printJob(job, server);
+  return 0;
+}
+
+async function cmdLogs(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { follow: { type: 'boolean', short: 'f', default: false }, server: { type: 'string' } }, allowPositionals: true, strict: true });
+  const id = positionals[0];
+  if (id === undefined) throw new UsageError('logs [-f] JOB');
+  const client = clientFrom(values.server);
+  if (!values.follow) {
+    const config = loadConfig(process.env);
+    const res = await fetch(new URL(`/api/v1/jobs/${encodeURIComponent(id)}/log`, values.server ?? config.client.server), { headers: config.client.token ? { authorization: `Bearer ${config.client.token}` } : {} });
+    if (!res.ok) throw new PatchbayError(`HTTP_${res.status}`, `no log for ${id} (${res.status})`);
+    process.stdout.write(await res.text());
+    return 0;
+  }
+  const status = await client.follow(id, (e) => { if (e.kind === 'log') process.stdout.write(e.text); });
+  process.stderr.write(`patchbay: job ${id} ended: ${status}\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -118,6 +268,16 @@ export async function main(argv: string[]): Promise<number> {
         return cmdTrees(rest);
       case 'suites':
         return cmdSuites(rest);
+      case 'serve':
+        return await cmdServe(rest);
+      case 'token':
+        return await cmdToken(rest);
+      case 'submit':
+        return await cmdSubmit(rest);
+      case 'status':
+        return await cmdStatus(rest);
+      case 'logs':
+        return await cmdLogs(rest);
       case undefined:
       case 'help':
       case '--help':

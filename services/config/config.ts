@@ -41,6 +41,32 @@ export const ConfigSchema = Type.Object({
   }),
   /** PostgreSQL (postgresql://...) for the service's state; null: embedded PGlite under cacheDir. */
   databaseUrl: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+  /** Durable state of the embedded defaults (PGlite files). */
+  dataDir: Type.String({ minLength: 1 }),
+  redisUrl: Type.String({ pattern: '^rediss?://' }),
+  /** Key prefix of every queue and stream: several deployments can share one Redis. */
+  queuePrefix: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }),
+  api: Type.Object({
+    host: Type.String({ minLength: 1 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    /** Reading (jobs, series, logs, pages) without a token. */
+    anonymousRead: Type.Boolean(),
+    mboxLimitBytes: Type.Integer({ minimum: 1024 }),
+    rateLimitPerMinute: Type.Integer({ minimum: 1 }),
+    inboxTimeoutMs: Type.Integer({ minimum: 1000 }),
+  }),
+  worker: Type.Object({
+    concurrency: Type.Integer({ minimum: 1, maximum: 64 }),
+    lockDurationMs: Type.Integer({ minimum: 1000 }),
+    stalledIntervalMs: Type.Integer({ minimum: 500 }),
+    maxStalledCount: Type.Integer({ minimum: 0 }),
+    shutdownGraceMs: Type.Integer({ minimum: 0 }),
+  }),
+  /** The CLI as a client of a running service. */
+  client: Type.Object({
+    server: Type.String({ pattern: '^https?://' }),
+    token: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+  }),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
 });
 export type Config = Static<typeof ConfigSchema>;
@@ -82,6 +108,28 @@ export function loadConfig(env: Env = {}): Config {
       accel: env.PATCHBAY_ACCEL ?? 'auto',
     },
     databaseUrl: env.DATABASE_URL === undefined || env.DATABASE_URL === '' ? null : env.DATABASE_URL,
+    dataDir: resolve(env.PATCHBAY_DATA ?? join(env.XDG_DATA_HOME ?? join(home, '.local', 'share'), 'patchbay')),
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    queuePrefix: env.PATCHBAY_QUEUE_PREFIX ?? 'patchbay',
+    api: {
+      host: env.PATCHBAY_HOST ?? '127.0.0.1',
+      port: int(env, 'PORT', 8080),
+      anonymousRead: (env.PATCHBAY_ANONYMOUS_READ ?? 'true') !== 'false',
+      mboxLimitBytes: int(env, 'PATCHBAY_MBOX_LIMIT_KB', 20 * 1024) * 1024,
+      rateLimitPerMinute: int(env, 'PATCHBAY_RATE_LIMIT', 300),
+      inboxTimeoutMs: int(env, 'PATCHBAY_INBOX_TIMEOUT_MS', 30_000),
+    },
+    worker: {
+      concurrency: int(env, 'PATCHBAY_WORKER_CONCURRENCY', 1),
+      lockDurationMs: int(env, 'PATCHBAY_LOCK_MS', 120_000),
+      stalledIntervalMs: int(env, 'PATCHBAY_STALLED_INTERVAL_MS', 30_000),
+      maxStalledCount: int(env, 'PATCHBAY_MAX_STALLED', 2),
+      shutdownGraceMs: int(env, 'PATCHBAY_SHUTDOWN_GRACE_MS', 60_000),
+    },
+    client: {
+      server: env.PATCHBAY_SERVER ?? 'http://127.0.0.1:8080',
+      token: env.PATCHBAY_TOKEN === undefined || env.PATCHBAY_TOKEN === '' ? null : env.PATCHBAY_TOKEN,
+    },
     logLevel: env.PATCHBAY_LOG_LEVEL ?? 'info',
   };
   return validate(config);

@@ -1,0 +1,182 @@
+/** Jobs: status and results, listing, cancelling, live and full logs, artifacts. */
+import { createReadStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { PatchbayError } from '../../domain/errors.ts';
+import type { JobQueue } from '../../queue/job-queue.ts';
+import type { JobLogs, LogEntry } from '../../queue/logs.ts';
+import type { JobStatus, Store } from '../../store/db.ts';
+import { ErrorBody, JobSummary, Paging, Status } from '../schemas.ts';
+import { jobView } from '../views.ts';
+
+export interface JobRoutesOptions {
+  store: Store;
+  queue: JobQueue;
+  logs: JobLogs;
+  /** Ask the workers to stop a running job. */
+  cancelRunning: (jobId: string) => Promise<void>;
+  /** How often a live log is polled for new entries. */
+  logPollMs: number;
+}
+
+const TERMINAL: ReadonlySet<JobStatus> = new Set(['PASS', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'cancelled']);
+
+const JobDetail = Type.Intersect([JobSummary, Type.Object({
+  attempts: Type.Integer(),
+  baseCommit: Type.Union([Type.String(), Type.Null()]),
+  headCommit: Type.Union([Type.String(), Type.Null()]),
+  accel: Type.Union([Type.String(), Type.Null()]),
+  buildMode: Type.Union([Type.String(), Type.Null()]),
+  error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  stages: Type.Array(Type.Object({ stage: Type.String(), status: Type.String(), durationMs: Type.Integer(), summary: Type.String() })),
+  results: Type.Array(Type.Object({ suite: Type.String(), test: Type.String(), status: Type.String(), detail: Type.String() })),
+  crashes: Type.Array(Type.Object({ kind: Type.String(), title: Type.String(), fingerprint: Type.String(), culprit: Type.Union([Type.String(), Type.Null()]), frames: Type.Array(Type.String()) })),
+  artifacts: Type.Array(Type.Object({ name: Type.String(), url: Type.String() })),
+  log: Type.String(),
+})]);
+
+export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptions, done: (err?: Error) => void): void {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { store } = opts;
+
+  const mustGet = async (id: string) => {
+    const job = await store.jobs.get(id);
+    if (!job) throw new PatchbayError('JOB_UNKNOWN', `no job ${id}`);
+    return job;
+  };
+
+  app.get('/api/v1/jobs/:id', {
+    config: { scope: 'read' },
+    schema: { summary: 'A job: status, stage timings, per-subtest results', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: JobDetail, 404: ErrorBody } },
+  }, async (request) => {
+    const job = await mustGet(request.params.id);
+    const { stages, tests } = await store.jobs.results(job.id);
+    const r = job.result;
+    return {
+      ...jobView(job),
+      attempts: job.attempts,
+      baseCommit: job.baseCommit,
+      headCommit: job.headCommit,
+      accel: job.accel,
+      buildMode: job.buildMode,
+      error: job.errorCode ? { code: job.errorCode, message: job.errorMessage ?? '' } : null,
+      stages: stages.map((s) => ({ stage: s.stage, status: s.status, durationMs: s.durationMs, summary: s.summary })),
+      results: tests.map((t) => ({ suite: t.suite, test: t.test, status: t.status, detail: t.detail })),
+      crashes: (r?.crashes ?? []).map((c) => ({ kind: c.kind, title: c.title, fingerprint: c.fingerprint, culprit: c.culprit, frames: c.frames })),
+      artifacts: (r?.artifacts ?? []).map((name) => ({ name, url: `/api/v1/jobs/${job.id}/artifacts/${name}` })),
+      log: `/api/v1/jobs/${job.id}/log`,
+    };
+  });
+
+  app.get('/api/v1/jobs', {
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Jobs, newest first, filtered by status, series or tree',
+      tags: ['jobs'],
+      querystring: Type.Intersect([Paging, Type.Object({ status: Type.Optional(Status), series: Type.Optional(Type.String({ maxLength: 64 })), tree: Type.Optional(Type.String({ maxLength: 64 })) })]),
+      response: { 200: Type.Object({ items: Type.Array(JobSummary), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
+    },
+  }, async (request) => {
+    const q = request.query;
+    const page = await store.jobs.list({
+      limit: q.limit ?? 50,
+      ...(q.cursor ? { cursor: q.cursor } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.series ? { seriesId: q.series } : {}),
+      ...(q.tree ? { tree: q.tree } : {}),
+    });
+    return { items: page.items.map(jobView), nextCursor: page.nextCursor };
+  });
+
+  app.post('/api/v1/jobs/:id/cancel', {
+    config: { scope: 'submit' },
+    schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 202: Type.Object({ id: Type.String(), status: Type.String() }), 404: ErrorBody, 409: ErrorBody } },
+  }, async (request, reply) => {
+    const job = await mustGet(request.params.id);
+    if (TERMINAL.has(job.status)) throw new PatchbayError('JOB_FINISHED', `job ${job.id} already finished (${job.status})`);
+    if (job.status === 'queued' && (await opts.queue.removeIfWaiting(job.id))) {
+      await store.jobs.markCancelled(job.id);
+      await opts.logs.append(job.id, { kind: 'end', status: 'cancelled' });
+      return reply.code(202).send({ id: job.id, status: 'cancelled' });
+    }
+    await opts.cancelRunning(job.id);
+    return reply.code(202).send({ id: job.id, status: 'cancelling' });
+  });
+
+  app.get('/api/v1/jobs/:id/log', {
+    config: { scope: 'read' },
+    schema: { summary: 'The job\'s log: Server-Sent Events while it runs (Accept: text/event-stream), else plain text', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 64 }) }) },
+  }, async (request, reply) => {
+    const job = await mustGet(request.params.id);
+    const wantsSse = (request.headers.accept ?? '').includes('text/event-stream');
+    if (!wantsSse) {
+      const entries = await readAll(opts.logs, job.id);
+      const text = entries.filter((e): e is Extract<LogEntry, { kind: 'log' }> => e.kind === 'log').map((e) => e.text).join('');
+      return reply.type('text/plain; charset=utf-8').send(text);
+    }
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const client = { gone: false };
+    request.raw.on('close', () => { client.gone = true; });
+    let last = typeof request.headers['last-event-id'] === 'string' ? request.headers['last-event-id'] : '0';
+    const send = (id: string, event: string, data: unknown): void => {
+      res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    let idle = 0;
+    while (!client.gone) {
+      const entries = await opts.logs.read(job.id, last, { count: 500 });
+      for (const { id, entry } of entries) {
+        send(id, entry.kind, entry);
+        last = id;
+      }
+      if (entries.some((e) => e.entry.kind === 'end')) break;
+      if (entries.length === 0) {
+        idle += opts.logPollMs;
+        // A job that finished before its stream began (or whose stream expired): say so and stop.
+        if (idle % 5000 < opts.logPollMs) {
+          const now = await store.jobs.get(job.id);
+          if (!now || TERMINAL.has(now.status)) {
+            send(last, 'end', { kind: 'end', status: now?.status ?? 'unknown' });
+            break;
+          }
+          res.write(': keep-alive\n\n');
+        }
+        await new Promise((r) => setTimeout(r, opts.logPollMs));
+      }
+    }
+    res.end();
+  });
+
+  app.get('/api/v1/jobs/:id/artifacts/:name', {
+    config: { scope: 'read' },
+    schema: { summary: 'Download an artifact (build log, console log, KTAP, .config, bzImage, result.json)', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 64 }), name: Type.String({ maxLength: 100 }) }) },
+  }, async (request, reply) => {
+    const job = await mustGet(request.params.id);
+    const name = request.params.name;
+    // Only names the job itself listed: no path ever comes from the request.
+    const listed = job.result?.artifacts ?? [];
+    if (!listed.includes(name) || job.artifactsDir === null) throw new PatchbayError('ARTIFACT_UNKNOWN', `job ${job.id} has no artifact "${name}"`);
+    const path = join(job.artifactsDir, name);
+    if (!existsSync(path)) throw new PatchbayError('ARTIFACT_UNKNOWN', `artifact "${name}" of job ${job.id} is no longer kept`);
+    const text = /\.(log|txt|json|config)$/.test(name);
+    return reply
+      .type(text ? 'text/plain; charset=utf-8' : 'application/octet-stream')
+      .header('content-disposition', `${text ? 'inline' : 'attachment'}; filename="${name}"`)
+      .send(createReadStream(path));
+  });
+  done();
+}
+
+async function readAll(logs: JobLogs, jobId: string): Promise<LogEntry[]> {
+  const out: LogEntry[] = [];
+  let last = '0';
+  for (;;) {
+    const batch = await logs.read(jobId, last, { count: 5000 });
+    if (batch.length === 0) return out;
+    for (const b of batch) out.push(b.entry);
+    last = batch[batch.length - 1]?.id ?? last;
+  }
+}

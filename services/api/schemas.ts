@@ -1,0 +1,66 @@
+/** TypeBox schemas shared by the routes: validation, types and OpenAPI at once. */
+import { Type } from 'typebox';
+
+export const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
+
+export const Status = Type.Union([
+  Type.Literal('queued'), Type.Literal('running'), Type.Literal('PASS'), Type.Literal('FAIL'),
+  Type.Literal('ERROR'), Type.Literal('MISS'), Type.Literal('SKIP'), Type.Literal('cancelled'),
+]);
+
+export const JobSummary = Type.Object({
+  id: Type.String(),
+  seriesId: Type.String(),
+  status: Status,
+  stage: Type.Union([Type.String(), Type.Null()]),
+  summary: Type.String(),
+  tree: Type.String(),
+  base: Type.Union([Type.String(), Type.Null()]),
+  suites: Type.Array(Type.String()),
+  createdAt: Type.String(),
+  startedAt: Type.Union([Type.String(), Type.Null()]),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  url: Type.String(),
+  page: Type.String(),
+});
+
+export const SeriesSummary = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  version: Type.Integer(),
+  total: Type.Integer(),
+  isRfc: Type.Boolean(),
+  rootMessageId: Type.String(),
+  baseCommit: Type.Union([Type.String(), Type.Null()]),
+  source: Type.String(),
+  createdAt: Type.String(),
+  url: Type.String(),
+  page: Type.String(),
+});
+
+export const Paging = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+});
+
+export const SubmitOptions = Type.Object({
+  tree: Type.Optional(Type.String({ maxLength: 64 })),
+  base: Type.Optional(Type.String({ maxLength: 200 })),
+  suite: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })])),
+  force: Type.Optional(Type.Boolean()),
+});
+
+export const SubmitJson = Type.Object({
+  messageId: Type.String({ minLength: 3, maxLength: 300 }),
+  inbox: Type.String({ minLength: 8, maxLength: 500 }),
+  tree: Type.Optional(Type.String({ maxLength: 64 })),
+  base: Type.Optional(Type.String({ maxLength: 200 })),
+  suites: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })),
+  force: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+
+export const SubmitReply = Type.Object({
+  created: Type.Boolean(),
+  series: SeriesSummary,
+  jobs: Type.Array(JobSummary),
+});

@@ -1,0 +1,238 @@
+/**
+ * The HTTP API through app.inject(), on a real Redis (unique queue prefix per
+ * run) and both database backends: embedded PGlite and a real PostgreSQL
+ * server that the test starts. Every bad input gets a 4xx with a stable code
+ * and leaves nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadCatalogs } from '../../cli/wiring.ts';
+import { loadConfig } from '../../config/config.ts';
+import { Intake } from '../../intake/intake.ts';
+import { JobQueue } from '../../queue/job-queue.ts';
+import { JobLogs } from '../../queue/logs.ts';
+import { closeRedis, createRedis, pingRedis } from '../../queue/redis.ts';
+import { openDatabase, type Store } from '../../store/db.ts';
+import { startPostgres, type PostgresServer } from '../../store/test/postgres-server.ts';
+import buildApi from '../app.ts';
+import { makeMetrics } from '../metrics.ts';
+
+const root = new URL('../../..', import.meta.url).pathname;
+const fixture = (name: string): Buffer => readFileSync(join(root, 'fixtures', 'series', name));
+const golden = (name: string): Buffer => readFileSync(join(root, 'services', 'domain', 'test', 'golden', 'mbox', name));
+const config = loadConfig(process.env);
+const catalogs = loadCatalogs(config);
+const logger = pino({ level: 'silent' });
+const fastifyLogger: FastifyBaseLogger = logger;
+
+interface Harness {
+  app: FastifyInstance;
+  store: Store;
+  queue: JobQueue;
+  logs: JobLogs;
+  prefix: string;
+  tokens: { submit: string; read: string; admin: string };
+}
+
+async function harness(redis: Redis, store: Store, opts: { anonymousRead?: boolean; mboxLimitBytes?: number } = {}): Promise<Harness> {
+  const prefix = `test-${randomBytes(4).toString('hex')}`;
+  const queue = new JobQueue(redis, { prefix });
+  const logs = new JobLogs(redis, prefix);
+  const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: ['smoke'], logger });
+  const app: FastifyInstance = Fastify({ loggerInstance: fastifyLogger, bodyLimit: opts.mboxLimitBytes ?? 1024 * 1024 });
+  await app.register(buildApi, {
+    store, intake, queue, logs, registry: makeMetrics(queue).registry,
+    readiness: [
+      { name: 'database', check: async () => { await store.jobs.list({ limit: 1 }); } },
+      { name: 'redis', check: () => pingRedis(redis) },
+      { name: 'docker', check: async () => { if ((await redis.get(`${prefix}:docker`)) !== 'ok') throw new Error('no worker has reported'); } },
+    ],
+    cancelRunning: async (jobId) => { await redis.publish(`${prefix}:cancel`, jobId); },
+    fetchThread: () => Promise.reject(new Error('not used here')),
+    anonymousRead: opts.anonymousRead ?? true,
+    mboxLimitBytes: opts.mboxLimitBytes ?? 1024 * 1024,
+    rateLimitPerMinute: 10_000,
+    logPollMs: 50,
+  });
+  await app.ready();
+  const mk = async (scope: 'submit' | 'read' | 'admin') => (await store.tokens.create(`${scope}-${prefix}`, [scope])).secret;
+  return { app, store, queue, logs, prefix, tokens: { submit: await mk('submit'), read: await mk('read'), admin: await mk('admin') } };
+}
+
+async function counts(store: Store): Promise<{ series: number; jobs: number }> {
+  const s = await store.db.selectFrom('series').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const j = await store.db.selectFrom('jobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return { series: Number(s.n), jobs: Number(j.n) };
+}
+
+function apiSuite(backend: 'pglite' | 'postgres') {
+  describe(`API on ${backend}`, { timeout: 180_000 }, () => {
+    let redis: Redis;
+    let store: Store;
+    let h: Harness;
+    let pg: PostgresServer | null = null;
+    let dir = '';
+
+    before(async () => {
+      redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', 'api-test');
+      dir = mkdtempSync(join(tmpdir(), 'patchbay-api-'));
+      if (backend === 'postgres') pg = await startPostgres();
+      store = await openDatabase({ databaseUrl: pg?.url ?? null, dataDir: dir });
+      h = await harness(redis, store);
+    });
+    after(async () => {
+      await h.app.close();
+      await h.queue.queue.obliterate({ force: true });
+      await h.queue.close();
+      await store.close();
+      await pg?.stop();
+      await closeRedis(redis);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const submit = (body: Buffer | string, query = '', token: string | null = h.tokens.submit, type = 'application/mbox') =>
+      h.app.inject({ method: 'POST', url: `/api/v1/series${query}`, payload: body, headers: { 'content-type': type, ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+
+    test('a series submitted as an mbox is stored and queued: 202 with its series, job and URLs', async () => {
+      const res = await submit(fixture('pass-kbuf-pin.mbox'), '?tree=linux-7.1.y&suite=smoke');
+      assert.equal(res.statusCode, 202, res.body);
+      const body = res.json<{ created: boolean; series: { id: string; title: string; version: number; total: number; page: string }; jobs: Array<{ id: string; status: string; url: string; page: string }> }>();
+      assert.equal(body.created, true);
+      assert.equal(body.series.title, 'io_uring/kbuf: buffer ring pinning');
+      assert.equal(body.series.version, 2);
+      assert.equal(body.series.total, 3);
+      const job = body.jobs[0];
+      assert.ok(job);
+      assert.equal(job.status, 'queued');
+      assert.equal(job.url, `/api/v1/jobs/${job.id}`);
+      assert.equal(job.page, `/jobs/${job.id}`);
+      assert.equal((await h.queue.depth()).waiting, 1);
+
+      const got = await h.app.inject({ url: job.url });
+      assert.equal(got.statusCode, 200);
+      assert.equal(got.json<{ status: string; suites: string[] }>().status, 'queued');
+      const series = await h.app.inject({ url: `/api/v1/series/${body.series.id}` });
+      const s = series.json<{ cover: { subject: string } | null; patches: Array<{ counter: number; subject: string }>; jobs: unknown[] }>();
+      assert.equal(s.cover?.subject, '[PATCH v2 0/3] io_uring/kbuf: buffer ring pinning');
+      assert.deepEqual(s.patches.map((p) => p.counter), [1, 2, 3]);
+      assert.equal(s.jobs.length, 1);
+
+      // The same series, tree, base and suites: the same job. force: a new one.
+      const again = (await submit(fixture('pass-kbuf-pin.mbox'), '?tree=linux-7.1.y&suite=smoke')).json<{ created: boolean; jobs: Array<{ id: string }> }>();
+      assert.equal(again.created, false);
+      assert.equal(again.jobs[0]?.id, job.id);
+      const forced = (await submit(fixture('pass-kbuf-pin.mbox'), '?tree=linux-7.1.y&suite=smoke&force=true')).json<{ created: boolean; jobs: Array<{ id: string }> }>();
+      assert.equal(forced.created, true);
+      assert.notEqual(forced.jobs[0]?.id, job.id);
+      assert.equal((await h.queue.depth()).waiting, 2);
+    });
+
+    const bad: Array<[string, () => ReturnType<typeof submit>, number, string]> = [
+      ['a malformed mbox', () => submit(golden('malformed-random-text.mbox')), 400, 'MBOX_MALFORMED'],
+      ['an mbox with no patches', () => submit(golden('no-diff.mbox')), 400, 'SERIES_NO_DIFF'],
+      ['an incomplete series', () => submit(golden('incomplete-series.mbox')), 400, 'SERIES_INCOMPLETE'],
+      ['a binary patch', () => submit(golden('binary-patch.mbox')), 400, 'PATCH_BINARY'],
+      ['a patch touching paths outside the tree', () => submit(golden('path-escape.mbox')), 400, 'PATCH_PATH_ESCAPES'],
+      ['an unknown tree', () => submit(fixture('fail-build-undeclared.mbox'), '?tree=linux-9.9'), 400, 'TREE_UNKNOWN'],
+      ['an unknown suite', () => submit(fixture('fail-build-undeclared.mbox'), '?suite=nope'), 400, 'SUITE_UNKNOWN'],
+      ['no token', () => submit(fixture('fail-build-undeclared.mbox'), '', null), 401, 'AUTH_REQUIRED'],
+      ['a wrong token', () => submit(fixture('fail-build-undeclared.mbox'), '', 'pb_wrong'), 401, 'AUTH_INVALID'],
+      ['a read-only token', () => submit(fixture('fail-build-undeclared.mbox'), '', h.tokens.read), 403, 'AUTH_FORBIDDEN'],
+      ['an oversized upload', () => submit(Buffer.alloc(2 * 1024 * 1024, 'a')), 413, 'BODY_TOO_LARGE'],
+      ['an unsupported content type', () => submit('x', '', h.tokens.submit, 'image/png'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['JSON without a messageId', () => submit(JSON.stringify({ inbox: 'http://127.0.0.1:1/x' }), '', h.tokens.submit, 'application/json'), 400, 'VALIDATION'],
+    ];
+    for (const [what, send, status, code] of bad) {
+      test(`${what}: ${status} ${code}, nothing created`, async () => {
+        const before = await counts(store);
+        const depth = (await h.queue.depth()).waiting;
+        const res = await send();
+        assert.equal(res.statusCode, status);
+        const body = res.json<{ error: { code: string; message: string } }>();
+        assert.equal(body.error.code, code);
+        assert.ok(body.error.message.length > 10, 'a message a person can act on');
+        assert.doesNotMatch(JSON.stringify(body), /at .*\.ts:\d+/, 'no stack trace');
+        assert.deepEqual(await counts(store), before);
+        assert.equal((await h.queue.depth()).waiting, depth);
+      });
+    }
+
+    test('a queued job can be cancelled: it leaves the queue and says cancelled', async () => {
+      const res = await submit(fixture('fail-apply-needs-kmbuf.mbox'));
+      const jobId = res.json<{ jobs: Array<{ id: string }> }>().jobs[0]?.id ?? '';
+      const c = await h.app.inject({ method: 'POST', url: `/api/v1/jobs/${jobId}/cancel`, headers: { authorization: `Bearer ${h.tokens.submit}` } });
+      assert.equal(c.statusCode, 202);
+      assert.equal(c.json<{ status: string }>().status, 'cancelled');
+      assert.equal((await h.app.inject({ url: `/api/v1/jobs/${jobId}` })).json<{ status: string }>().status, 'cancelled');
+      const again = await h.app.inject({ method: 'POST', url: `/api/v1/jobs/${jobId}/cancel`, headers: { authorization: `Bearer ${h.tokens.submit}` } });
+      assert.equal(again.statusCode, 409);
+      assert.equal(again.json<{ error: { code: string } }>().error.code, 'JOB_FINISHED');
+    });
+
+    test('lists page through every job once, newest first, and filter by status', async () => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const url: string = `/api/v1/jobs?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+        const page: { items: Array<{ id: string }>; nextCursor: string | null } = (await h.app.inject({ url })).json();
+        seen.push(...page.items.map((j) => j.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      assert.equal(seen.length, (await counts(store)).jobs);
+      assert.equal(new Set(seen).size, seen.length);
+      const cancelled = (await h.app.inject({ url: '/api/v1/jobs?status=cancelled' })).json<{ items: Array<{ status: string }> }>();
+      assert.ok(cancelled.items.length >= 1 && cancelled.items.every((j) => j.status === 'cancelled'));
+      assert.equal((await h.app.inject({ url: '/api/v1/jobs/j-nope' })).json<{ error: { code: string } }>().error.code, 'JOB_UNKNOWN');
+    });
+
+    test('the log streams over Server-Sent Events until the job ends, and reads whole as text', async () => {
+      const res = await submit(fixture('fail-boot-panic.mbox'));
+      const jobId = res.json<{ jobs: Array<{ id: string }> }>().jobs[0]?.id ?? '';
+      await h.logs.append(jobId, { kind: 'stage', stage: 'build', phase: 'start' });
+      await h.logs.append(jobId, { kind: 'log', stage: 'build', text: '  CC      io_uring/kbuf.o\n' });
+      setTimeout(() => { void h.logs.append(jobId, { kind: 'end', status: 'FAIL' }); }, 200);
+      const sse = await h.app.inject({ url: `/api/v1/jobs/${jobId}/log`, headers: { accept: 'text/event-stream' } });
+      assert.equal(sse.headers['content-type'], 'text/event-stream');
+      const events = sse.body.split('\n\n').filter((b) => b.startsWith('id:')).map((b) => /event: (\w+)/.exec(b)?.[1]);
+      assert.deepEqual(events, ['stage', 'log', 'end']);
+      const text = await h.app.inject({ url: `/api/v1/jobs/${jobId}/log` });
+      assert.equal(text.body, '  CC      io_uring/kbuf.o\n');
+    });
+
+    test('health, readiness (each dependency named), metrics and OpenAPI', async () => {
+      assert.equal((await h.app.inject({ url: '/healthz' })).statusCode, 200);
+      const notReady = await h.app.inject({ url: '/readyz' });
+      assert.equal(notReady.statusCode, 503);
+      assert.deepEqual(notReady.json<{ checks: Record<string, string> }>().checks, { database: 'ok', redis: 'ok', docker: 'no worker has reported' });
+      await redis.set(`${h.prefix}:docker`, 'ok', 'EX', 60);
+      assert.equal((await h.app.inject({ url: '/readyz' })).statusCode, 200);
+      const metrics = (await h.app.inject({ url: '/metrics' })).body;
+      assert.match(metrics, /patchbay_queue_jobs\{state="waiting"\} \d+/);
+      const spec = (await h.app.inject({ url: '/docs/json' })).json<{ paths: Record<string, unknown> }>();
+      for (const p of ['/api/v1/series', '/api/v1/jobs/{id}', '/api/v1/jobs/{id}/cancel', '/api/v1/jobs/{id}/log']) assert.ok(p in spec.paths, p);
+    });
+
+    test('with anonymous reading off, reads need a token with the read scope', async () => {
+      const closed = await harness(redis, store, { anonymousRead: false });
+      try {
+        assert.equal((await closed.app.inject({ url: '/api/v1/jobs' })).statusCode, 401);
+        assert.equal((await closed.app.inject({ url: '/api/v1/jobs', headers: { authorization: `Bearer ${closed.tokens.read}` } })).statusCode, 200);
+        assert.equal((await closed.app.inject({ url: '/api/v1/jobs', headers: { authorization: `Bearer ${closed.tokens.submit}` } })).statusCode, 403);
+        assert.equal((await closed.app.inject({ url: '/api/v1/jobs', headers: { authorization: `Bearer ${closed.tokens.admin}` } })).statusCode, 200);
+      } finally {
+        await closed.app.close();
+        await closed.queue.close();
+      }
+    });
+  });
+}
+
+apiSuite('pglite');
+apiSuite('postgres');

@@ -1,0 +1,102 @@
+/**
+ * Intake: from a series (an mbox) to queued jobs. Shared by the HTTP API, the
+ * CLI and the lore watcher. Everything is validated before anything is
+ * written, so bad input leaves nothing half-created; the database is written
+ * before Redis, and reconcile() re-enqueues what the database holds as queued,
+ * so a Redis outage between the two loses no job.
+ */
+import type { Logger } from 'pino';
+import type { SuiteCatalog } from '../catalog/suites.ts';
+import type { TreeCatalog } from '../catalog/trees.ts';
+import { PatchbayError } from '../domain/errors.ts';
+import { parseMbox } from '../domain/mbox.ts';
+import { type Series, assembleSeries } from '../domain/series.ts';
+import type { JobQueue } from '../queue/job-queue.ts';
+import { type Job, type SeriesRecord, type SeriesSource, type Store, jobIdempotencyKey, seriesContentHash } from '../store/db.ts';
+
+export interface SubmitRequest {
+  /** The series as an mbox, a binary (latin1) string. */
+  mbox: string;
+  source: SeriesSource;
+  inboxUrl: string | null;
+  tree: string | null;
+  base: string | null;
+  suites: readonly string[] | null;
+  /** A deliberate rerun: a new job even if this series was tested the same way. */
+  force: boolean;
+  submittedBy: string | null;
+}
+
+export interface SubmitResult {
+  series: SeriesRecord;
+  /** false: an existing job (same content, tree, base and suites) was returned. */
+  created: boolean;
+  jobs: Job[];
+}
+
+export interface IntakeDeps {
+  store: Store;
+  queue: JobQueue;
+  trees: TreeCatalog;
+  suites: SuiteCatalog;
+  defaultSuites: readonly string[];
+  logger: Logger;
+}
+
+export class Intake {
+  constructor(private readonly deps: IntakeDeps) {}
+
+  /** Parses and validates without writing anything; throws PatchbayError with a code for bad input. */
+  validate(req: SubmitRequest): { series: Series; tree: string; suites: string[] } {
+    const series = assembleSeries(parseMbox(req.mbox));
+    const tree = this.deps.trees.get(req.tree ?? this.deps.trees.trees[0]?.name ?? '').name;
+    const suites = this.deps.suites.select(req.suites ?? this.deps.defaultSuites).map((s) => s.name);
+    if (suites.length === 0) throw new PatchbayError('SUITES_EMPTY', 'no suites to run');
+    if (req.base !== null && !/^[\w./~^-]{1,200}$/.test(req.base)) {
+      throw new PatchbayError('BASE_INVALID', `base "${req.base.slice(0, 80)}" is not a commit id or ref`);
+    }
+    return { series, tree, suites };
+  }
+
+  async submit(req: SubmitRequest): Promise<SubmitResult> {
+    const { series, tree, suites } = this.validate(req);
+    const contentHash = seriesContentHash(series);
+    const { store } = this.deps;
+    const record = (await store.series.findByContentHash(contentHash))
+      ?? (await store.series.create({ series, source: req.source, inboxUrl: req.inboxUrl, submittedBy: req.submittedBy, contentHash }));
+    const { job, created } = await store.jobs.createOrGet({
+      seriesId: record.id,
+      tree,
+      base: req.base,
+      suites,
+      idempotencyKey: jobIdempotencyKey({ contentHash, tree, base: req.base, suites, force: req.force }),
+      // The deadline runs from when a worker starts it (the executor enforces it).
+      deadlineAt: null,
+    });
+    if (created || job.status === 'queued') {
+      try {
+        await this.deps.queue.enqueue(job.id);
+      } catch (e) {
+        // The job is recorded as queued; reconcile() enqueues it when Redis is back.
+        this.deps.logger.warn({ jobId: job.id, err: String(e) }, 'enqueue failed; the reconciler will retry');
+      }
+    }
+    this.deps.logger.info({ seriesId: record.id, jobId: job.id, created }, 'series submitted');
+    return { series: record, created, jobs: [job] };
+  }
+
+  /** Enqueues every job the database holds as queued (idempotent: BullMQ job id = job id). */
+  async reconcile(): Promise<number> {
+    let n = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.store.jobs.list({ limit: 200, status: 'queued', ...(cursor ? { cursor } : {}) });
+      for (const job of page.items) {
+        await this.deps.queue.enqueue(job.id);
+        n++;
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    return n;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * `patchbay serve`: the API, a worker, or both in one process, on the same
+ * configuration. Builds every dependency from Config, and closes them in
+ * order, each bounded: API (stop accepting), worker (finish or hand back),
+ * queue, Redis, database.
+ */
+import { hostname } from 'node:os';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { runJob } from '../../runners/executor/pipeline.ts';
+import buildApi from '../api/app.ts';
+import { makeMetrics } from '../api/metrics.ts';
+import type { ReadinessCheck } from '../api/routes/health.ts';
+import { loadCatalogs, makeExecutorDeps } from '../cli/wiring.ts';
+import type { Config } from '../config/config.ts';
+import { PatchbayError, errorMessage } from '../domain/errors.ts';
+import { Intake } from '../intake/intake.ts';
+import { fetchThreadMbox } from '../lore/inbox.ts';
+import { JobQueue } from '../queue/job-queue.ts';
+import { JobLogs } from '../queue/logs.ts';
+import { closeRedis, createRedis, pingRedis } from '../queue/redis.ts';
+import { openDatabase, type Store } from '../store/db.ts';
+import { makeProcessor } from '../worker/processor.ts';
+import { workerStore } from '../worker/store-adapter.ts';
+import { SeriesWorker, requestCancel } from '../worker/worker.ts';
+
+export type Role = 'api' | 'worker';
+
+export interface Service {
+  api: FastifyInstance | null;
+  worker: SeriesWorker | null;
+  store: Store;
+  intake: Intake;
+  /** The address the API listens on, when it runs. */
+  url: string | null;
+  close(): Promise<void>;
+}
+
+const HEARTBEAT_MS = 10_000;
+
+function heartbeatKey(prefix: string, workerId: string): string {
+  return `${prefix}:workers:${workerId}`;
+}
+
+/** Ready when some worker reported a reachable Docker engine in the last 30 s. */
+async function dockerViaWorkers(redis: Redis, prefix: string): Promise<void> {
+  const keys = await redis.keys(`${prefix}:workers:*`);
+  const values = keys.length === 0 ? [] : await redis.mget(...keys);
+  if (values.some((v) => v !== null && (JSON.parse(v) as { docker?: string }).docker === 'ok')) return;
+  throw new Error(keys.length === 0 ? 'no worker has reported in the last 30 s' : 'no worker reaches a Docker engine');
+}
+
+export async function startService(config: Config, opts: { roles: readonly Role[]; hostEnv: NodeJS.ProcessEnv; logger: Logger; port?: number }): Promise<Service> {
+  const log = opts.logger;
+  const catalogs = loadCatalogs(config);
+  const store = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const redis = createRedis(config.redisUrl, 'main');
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    await pingRedis(redis, 5000);
+  } catch (e) {
+    await closeRedis(redis);
+    await store.close();
+    throw e;
+  }
+  const queue = new JobQueue(redis, { prefix: config.queuePrefix });
+  const logs = new JobLogs(redis, config.queuePrefix);
+  const metrics = makeMetrics(queue);
+  const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: catalogs.suites.names(), logger: log });
+  const requeued = await intake.reconcile();
+  if (requeued > 0) log.info({ requeued }, 'queued jobs re-enqueued');
+
+  let worker: SeriesWorker | null = null;
+  if (opts.roles.includes('worker')) {
+    const workerId = `${hostname()}-${process.pid}`;
+    const { deps, engine } = makeExecutorDeps(config, opts.hostEnv, log);
+    const reaped = await engine.reapOrphans().catch(() => []);
+    if (reaped.length > 0) log.warn({ reaped }, 'removed containers of runners that are gone');
+    const processor = makeProcessor({
+      store: workerStore(store),
+      trees: catalogs.trees,
+      suites: catalogs.suites,
+      kernelFragment: catalogs.kernelFragment,
+      logs,
+      logger: log,
+      workerId,
+      execute: async (input, onEvent, signal) => {
+        const result = await runJob(input, deps, (e) => { metrics.observe.event(e); onEvent(e); }, signal);
+        metrics.observe.result(result);
+        return result;
+      },
+    });
+    worker = new SeriesWorker(redis, processor, { prefix: config.queuePrefix, ...config.worker }, log);
+    const beat = async (): Promise<void> => {
+      let docker = 'ok';
+      try { await engine.ping(); } catch (e) { docker = errorMessage(e); }
+      await redis.set(heartbeatKey(config.queuePrefix, workerId), JSON.stringify({ docker, at: new Date().toISOString() }), 'EX', 30);
+    };
+    await beat().catch(() => undefined);
+    const timer = setInterval(() => { beat().catch(() => undefined); }, HEARTBEAT_MS);
+    timer.unref();
+    const w = worker;
+    closers.push(async () => {
+      clearInterval(timer);
+      await w.close();
+      await redis.del(heartbeatKey(config.queuePrefix, workerId)).catch(() => 0);
+    });
+  }
+
+  let api: FastifyInstance | null = null;
+  let url: string | null = null;
+  if (opts.roles.includes('api')) {
+    const fastifyLogger: FastifyBaseLogger = log;
+    const app: FastifyInstance = Fastify({ loggerInstance: fastifyLogger, bodyLimit: config.api.mboxLimitBytes, trustProxy: true, return503OnClosing: true });
+    api = app;
+    const readiness: ReadinessCheck[] = [
+      { name: 'database', check: async () => { await store.jobs.list({ limit: 1 }); } },
+      { name: 'redis', check: () => pingRedis(redis) },
+      { name: 'docker', check: () => dockerViaWorkers(redis, config.queuePrefix) },
+    ];
+    await app.register(buildApi, {
+      store, intake, queue, logs, registry: metrics.registry, readiness,
+      cancelRunning: (jobId) => requestCancel(redis, config.queuePrefix, jobId),
+      fetchThread: (inbox, messageId) => fetchThreadMbox(inbox, messageId, { timeoutMs: config.api.inboxTimeoutMs, maxBytes: config.api.mboxLimitBytes }),
+      anonymousRead: config.api.anonymousRead,
+      mboxLimitBytes: config.api.mboxLimitBytes,
+      rateLimitPerMinute: config.api.rateLimitPerMinute,
+    });
+    url = await app.listen({ host: config.api.host, port: opts.port ?? config.api.port });
+    closers.unshift(async () => { await app.close(); });
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    api, worker, store, intake, url,
+    close() {
+      closing ??= (async () => {
+        for (const c of closers) {
+          try { await c(); } catch (e) { log.error({ err: errorMessage(e) }, 'shutdown step failed'); }
+        }
+        await queue.close();
+        await closeRedis(redis);
+        await store.close().catch((e: unknown) => { log.error({ err: errorMessage(e) }, 'database close failed'); });
+      })();
+      return closing;
+    },
+  };
+}
+
+export function parseRoles(role: string | undefined): Role[] {
+  if (role === undefined || role === 'all') return ['api', 'worker'];
+  if (role === 'api' || role === 'worker') return [role];
+  throw new PatchbayError('USAGE', `--role must be api, worker or all, not "${role}"`);
+}

@@ -1,0 +1,13 @@
+/**
+ * Every migration, in order, named NNNN_name. They are listed here in code
+ * (not found on disk by a glob) so that a bundled or relocated build runs
+ * exactly these. To add one: write NNNN_name.ts beside this file with up()
+ * (and down()), then add it below. Kysely runs them in name order and
+ * records each in kysely_migration.
+ */
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_initial.ts';
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001_initial': m0001,
+};

@@ -1,0 +1,117 @@
+/**
+ * The tables as Kysely sees them (what migrations/ builds). Column names are
+ * the SQL ones; the repositories map rows to camelCase records.
+ *
+ * jsonb columns are written as JSON text (util.jsonb) and read back parsed;
+ * bytea is written as a Buffer and read back as a Buffer (node-postgres) or
+ * a Uint8Array (PGlite).
+ */
+import type { ColumnType, Generated } from 'kysely';
+import type { Status } from '../domain/status.ts';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+type Bytes = ColumnType<Uint8Array, Uint8Array, Uint8Array>;
+
+export const SERIES_SOURCES = ['upload', 'message-id', 'lore'] as const;
+export type SeriesSource = (typeof SERIES_SOURCES)[number];
+
+/** A job's lifecycle: queued, running, then a verdict (PASS ... SKIP) or cancelled. */
+export const JOB_STATUSES = ['queued', 'running', 'PASS', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'cancelled'] as const;
+export type JobStatus = 'queued' | 'running' | Status | 'cancelled';
+
+export const TOKEN_SCOPES = ['submit', 'read', 'admin'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+export interface SeriesTable {
+  id: string;
+  title: string;
+  version: number;
+  total: number;
+  is_rfc: boolean;
+  root_message_id: string;
+  change_id: string | null;
+  base_commit: string | null;
+  tree_tags: Json<string[]>;
+  source: SeriesSource;
+  inbox_url: string | null;
+  content_hash: string;
+  submitted_by: string | null;
+  created_at: GeneratedTimestamp;
+}
+
+export interface PatchesTable {
+  series_id: string;
+  /** 1..total; 0 is the cover letter. */
+  counter: number;
+  subject: string;
+  message_id: string;
+  author_name: string;
+  author_email: string;
+  files: Json<unknown[]>;
+  trailers: Json<unknown[]>;
+  raw: Bytes;
+}
+
+export interface JobsTable {
+  id: string;
+  series_id: string;
+  tree: string;
+  base: string | null;
+  suites: Json<string[]>;
+  idempotency_key: string;
+  status: JobStatus;
+  stage: string | null;
+  summary: Generated<string>;
+  attempts: Generated<number>;
+  worker: string | null;
+  created_at: GeneratedTimestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  deadline_at: Timestamp | null;
+  base_commit: string | null;
+  head_commit: string | null;
+  accel: string | null;
+  build_mode: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  artifacts_dir: string | null;
+  result: Json<unknown> | null;
+}
+
+export interface StageRunsTable {
+  job_id: string;
+  seq: number;
+  stage: string;
+  status: string;
+  duration_ms: number;
+  summary: string;
+}
+
+export interface TestResultsTable {
+  job_id: string;
+  suite: string;
+  test: string;
+  status: string;
+  detail: string;
+}
+
+export interface TokensTable {
+  id: string;
+  name: string;
+  hash: string;
+  scopes: Json<TokenScope[]>;
+  created_at: GeneratedTimestamp;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface Database {
+  series: SeriesTable;
+  patches: PatchesTable;
+  jobs: JobsTable;
+  stage_runs: StageRunsTable;
+  test_results: TestResultsTable;
+  tokens: TokensTable;
+}

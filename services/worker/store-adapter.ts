@@ -1,0 +1,34 @@
+/** The worker's view of the store (WorkerStore) over the repositories. */
+import { PatchbayError } from '../domain/errors.ts';
+import { parseMessage } from '../domain/mbox.ts';
+import { assembleSeries } from '../domain/series.ts';
+import type { Store } from '../store/db.ts';
+import type { JobRecord, WorkerStore } from './processor.ts';
+
+export function workerStore(store: Store): WorkerStore {
+  return {
+    async load(jobId: string): Promise<JobRecord | null> {
+      const job = await store.jobs.get(jobId);
+      if (!job) return null;
+      const record = await store.series.get(job.seriesId);
+      if (!record) throw new PatchbayError('SERIES_MISSING', `job ${jobId}: series ${job.seriesId} is not in the database`);
+      const [cover, patches] = await Promise.all([store.series.cover(job.seriesId), store.series.patches(job.seriesId)]);
+      // The series as it was submitted: its messages, reassembled by the same rules.
+      const messages = (cover ? [cover, ...patches] : patches).map((p) => parseMessage(p.raw.toString('latin1')));
+      const series = assembleSeries(messages, { version: record.version });
+      return { id: job.id, status: job.status, tree: job.tree, base: job.base, suites: job.suites, series: { ...series, baseCommit: record.baseCommit } };
+    },
+    async markRunning(jobId, worker, attempt) {
+      await store.jobs.markRunning(jobId, { worker, attempt });
+    },
+    async recordResult(jobId, result) {
+      await store.jobs.recordResult(jobId, result);
+    },
+    async requeue(jobId) {
+      await store.jobs.requeue(jobId);
+    },
+    async markCancelled(jobId) {
+      await store.jobs.markCancelled(jobId);
+    },
+  };
+}
