@@ -5,6 +5,7 @@
  * `${dataDir}/pglite`. Both run the same Kysely queries and the same
  * migrations, which are applied when the store opens.
  */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -81,13 +82,48 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
-async function openPglite(dataDir: string): Promise<{ dialect: Dialect; close: () => Promise<void> }> {
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * PGlite's files must be opened by one process at a time: an owner file
+ * holds the pid. Another live process gets DATABASE_IN_USE; a dead owner's
+ * file is taken over.
+ */
+function claimPglite(dataDir: string): () => void {
+  const owner = join(dataDir, 'pglite.owner');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(owner, String(process.pid), { flag: 'wx' });
+      return () => { rmSync(owner, { force: true }); };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(owner, 'utf8'));
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+        throw new PatchbayError('DATABASE_IN_USE', `the embedded database in ${dataDir} is open in process ${pid} (patchbay serve?); use its API, stop it, or set DATABASE_URL to share a PostgreSQL server`);
+      }
+      rmSync(owner, { force: true });
+    }
+  }
+  throw new PatchbayError('DATABASE_IN_USE', `could not claim the embedded database in ${dataDir}`);
+}
+
+async function openPglite(dataDir: string): Promise<{ dialect: Dialect; close: () => Promise<void>; release: () => void }> {
   const dir = join(dataDir, 'pglite');
   let pglite: PGlite;
+  await mkdir(dataDir, { recursive: true });
+  const release = claimPglite(dataDir);
   try {
     await mkdir(dir, { recursive: true });
     pglite = await PGlite.create(dir);
   } catch (e) {
+    release();
     throw new PatchbayError('STORE_UNAVAILABLE', `could not open the embedded database in ${dir}: ${errorMessage(e)}`, {
       cause: e,
       details: { dataDir: dir },
@@ -99,6 +135,7 @@ async function openPglite(dataDir: string): Promise<{ dialect: Dialect; close: (
     close: async () => {
       if (!pglite.closed) await pglite.close();
     },
+    release,
   };
 }
 
@@ -116,8 +153,8 @@ function openPostgres(url: string, poolSize: number): { dialect: Dialect; close:
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Store> {
   const backend = opts.databaseUrl === null ? 'pglite' : 'postgres';
-  const { dialect, close: forceClose } =
-    opts.databaseUrl === null ? await openPglite(opts.dataDir) : openPostgres(opts.databaseUrl, opts.poolSize ?? 10);
+  const opened = opts.databaseUrl === null ? await openPglite(opts.dataDir) : { ...openPostgres(opts.databaseUrl, opts.poolSize ?? 10), release: () => undefined };
+  const { dialect, close: forceClose, release } = opened;
   const db = new Kysely<Database>({ dialect });
 
   let closing: Promise<void> | null = null;
@@ -138,6 +175,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Store> {
         }
       } finally {
         clearTimeout(timer);
+        release();
       }
     })();
     return closing;
