@@ -10,7 +10,7 @@ import { loadConfig } from '../config/config.ts';
 import { PatchbayError, errorMessage, isPatchbayError } from '../domain/errors.ts';
 import type { StageName } from '../domain/job.ts';
 import type { Status } from '../domain/status.ts';
-import { parseRoles, startService } from '../serve/service.ts';
+import { localTokenPath, parseRoles, startService } from '../serve/service.ts';
 import { openDatabase } from '../store/db.ts';
 import { ServiceClient } from './client.ts';
 import { parseMbox } from '../domain/mbox.ts';
@@ -168,7 +168,16 @@ interface JobView {
 
 function clientFrom(server: string | undefined): ServiceClient {
   const config = loadConfig(process.env);
-  return new ServiceClient({ server: server ?? config.client.server, token: config.client.token });
+  return new ServiceClient({ server: server ?? config.client.server, token: config.client.token ?? localToken(config.dataDir) });
+}
+
+/** The token `patchbay serve` left for local use, if this user can read it. */
+function localToken(dataDir: string): string | null {
+  try {
+    return readFileSync(localTokenPath(dataDir), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 function printJob(job: JobView, server: string): void {
@@ -248,7 +257,8 @@ async function cmdLogs(argv: string[]): Promise<number> {
   const client = clientFrom(values.server);
   if (!values.follow) {
     const config = loadConfig(process.env);
-    const res = await fetch(new URL(`/api/v1/jobs/${encodeURIComponent(id)}/log`, values.server ?? config.client.server), { headers: config.client.token ? { authorization: `Bearer ${config.client.token}` } : {} });
+    const token = config.client.token ?? localToken(config.dataDir);
+    const res = await fetch(new URL(`/api/v1/jobs/${encodeURIComponent(id)}/log`, values.server ?? config.client.server), { headers: token ? { authorization: `Bearer ${token}` } : {} });
     if (!res.ok) throw new PatchbayError(`HTTP_${res.status}`, `no log for ${id} (${res.status})`);
     process.stdout.write(await res.text());
     return 0;

@@ -4,7 +4,9 @@
  * order, each bounded: API (stop accepting), worker (finish or hand back),
  * queue, Redis, database.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -68,6 +70,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
   const logs = new JobLogs(redis, config.queuePrefix);
   const metrics = makeMetrics(queue);
   const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: catalogs.suites.names(), logger: log });
+  await ensureLocalToken(store, config.dataDir, log);
   const requeued = await intake.reconcile();
   if (requeued > 0) log.info({ requeued }, 'queued jobs re-enqueued');
 
@@ -146,6 +149,23 @@ export async function startService(config: Config, opts: { roles: readonly Role[
       return closing;
     },
   };
+}
+
+/** Where serve leaves the first admin token for local use (mode 0600). */
+export function localTokenPath(dataDir: string): string {
+  return join(dataDir, 'admin-token');
+}
+
+/**
+ * A fresh installation has no tokens and so no way to submit: create one
+ * admin token and leave it in the data folder for the local CLI.
+ */
+async function ensureLocalToken(store: Store, dataDir: string, log: Logger): Promise<void> {
+  if ((await store.tokens.list()).length > 0) return;
+  const { token, secret } = await store.tokens.create('local-admin', ['admin']);
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(localTokenPath(dataDir), `${secret}\n`, { mode: 0o600 });
+  log.info({ tokenId: token.id }, 'created the first admin token');
 }
 
 export function parseRoles(role: string | undefined): Role[] {
