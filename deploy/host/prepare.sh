@@ -53,6 +53,8 @@ packages=(
   ca-certificates curl git xz-utils zstd gzip cpio rsync debootstrap
   docker.io qemu-system-x86 redis-server
   dpkg-dev # apt-get source
+  postgresql # the store's tests run a throwaway server
+  chromium # the pages' tests drive a headless browser
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -15,6 +15,7 @@ import type { JobLogs } from '../queue/logs.ts';
 import type { Store } from '../store/db.ts';
 import auth from './plugins/auth.ts';
 import errors from './plugins/errors.ts';
+import pageRoutes from './pages/routes.ts';
 import healthRoutes, { type ReadinessCheck } from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
 import seriesRoutes from './routes/series.ts';
@@ -63,5 +64,6 @@ export default fp(async function patchbayApi(app: FastifyInstance, opts: AppOpti
   await app.register(auth, { store: opts.store, anonymousRead: opts.anonymousRead });
   await app.register(seriesRoutes, { store: opts.store, intake: opts.intake, mboxLimitBytes: opts.mboxLimitBytes, fetchThread: opts.fetchThread });
   await app.register(jobRoutes, { store: opts.store, queue: opts.queue, logs: opts.logs, cancelRunning: opts.cancelRunning, logPollMs: opts.logPollMs ?? 500 });
+  await app.register(pageRoutes, { store: opts.store });
   await app.register(healthRoutes, { checks: opts.readiness, registry: opts.registry, checkTimeoutMs: 2000 });
 }, { name: 'patchbay-api' });

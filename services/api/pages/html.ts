@@ -1,0 +1,57 @@
+/** A little HTML: escaping, the page frame, and helpers the pages share. No framework, no client build. */
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** A string that is already safe HTML. */
+export class Html {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
+}
+
+export function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+}
+
+/** Tagged template: interpolations are escaped unless they are Html (or arrays of it). */
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = strings[0] ?? '';
+  values.forEach((v, i) => {
+    const parts = Array.isArray(v) ? v : [v];
+    for (const p of parts) out += p instanceof Html ? p.value : p === null || p === undefined ? '' : esc(String(p));
+    out += strings[i + 1] ?? '';
+  });
+  return new Html(out);
+}
+
+const STYLE = `
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
+header{background:#24292f;color:#fff;padding:.6em 1.2em}header a{color:#fff;text-decoration:none;font-weight:600}
+main{padding:1em 1.2em;max-width:1200px}
+table{border-collapse:collapse;width:100%;margin:.5em 0 1.2em}th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #e1e4e8;vertical-align:top}
+th{background:#f0f2f4}code,pre{font:12.5px/1.4 ui-monospace,monospace}
+pre.log{background:#0d1117;color:#d1d5da;padding:.8em;max-height:32em;overflow:auto;white-space:pre-wrap}
+.s{font-weight:700;padding:.05em .45em;border-radius:3px;color:#fff;font-size:12px}
+.PASS{background:#1a7f37}.FAIL{background:#cf222e}.ERROR{background:#bf8700}.MISS{background:#6e7781}.SKIP{background:#8c959f}
+.queued,.running{background:#0969da}.cancelled{background:#57606a}
+ol.timeline{list-style:none;padding:0;display:flex;gap:.4em;flex-wrap:wrap}ol.timeline li{border:1px solid #d0d7de;padding:.3em .6em;border-radius:4px;background:#fff}
+.muted{color:#57606a}`;
+
+export function page(title: string, body: Html): string {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${title} · patchbay</title><style>${new Html(STYLE)}</style></head>
+<body><header><a href="/series">patchbay</a> <span class="muted">kernel CI for io_uring and FUSE</span></header>
+<main>${body}</main></body></html>`.value;
+}
+
+export function badge(status: string): Html {
+  return html`<span class="s ${status}" data-status="${status}">${status}</span>`;
+}
+
+export function duration(ms: number | null): string {
+  if (ms === null) return '';
+  const s = Math.round(ms / 100) / 10;
+  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}

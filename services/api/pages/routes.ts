@@ -1,0 +1,105 @@
+/**
+ * Server-rendered pages with stable URLs that emails link to: the series
+ * list, a series (patches, jobs), a job (stage timeline, live log, results,
+ * crashes, artifacts). The live log is the API's SSE stream.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { PatchbayError } from '../../domain/errors.ts';
+import type { Store } from '../../store/db.ts';
+import { Html, badge, duration, html, page } from './html.ts';
+
+export interface PageRoutesOptions {
+  store: Store;
+}
+
+const LIVE_LOG_SCRIPT = `
+(function () {
+  var pre = document.getElementById('log');
+  var status = document.getElementById('job-status');
+  if (!pre || !window.EventSource) return;
+  var es = new EventSource(pre.dataset.src);
+  es.addEventListener('log', function (ev) {
+    var e = JSON.parse(ev.data);
+    var stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
+    pre.append(document.createTextNode(e.text));
+    if (stick) pre.scrollTop = pre.scrollHeight;
+  });
+  es.addEventListener('stage', function (ev) {
+    if (pre.dataset.live !== '1') return;
+    var e = JSON.parse(ev.data);
+    var li = document.querySelector('[data-stage="' + e.stage + '"]');
+    if (!li) { li = document.createElement('li'); li.dataset.stage = e.stage; document.getElementById('timeline').append(li); }
+    li.textContent = e.stage + (e.phase === 'end' ? ' ' + e.status + ' ' + Math.round(e.durationMs / 100) / 10 + ' s' : ' running');
+  });
+  es.addEventListener('end', function (ev) {
+    es.close();
+    var e = JSON.parse(ev.data);
+    if (pre.dataset.live === '1') { status.textContent = e.status; setTimeout(function () { location.reload(); }, 500); }
+  });
+})();`;
+
+export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOptions, done: (err?: Error) => void): void {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { store } = opts;
+  const hide = { hide: true } as const;
+
+  app.get('/', { schema: hide }, (_request, reply) => reply.redirect('/series'));
+
+  app.get('/series', { config: { scope: 'read' }, schema: { ...hide, querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 200 })) }) } }, async (request, reply) => {
+    const list = await store.series.list({ limit: 50, ...(request.query.cursor ? { cursor: request.query.cursor } : {}) });
+    const rows = await Promise.all(list.items.map(async (s) => {
+      const jobs = await store.jobs.forSeries(s.id);
+      return html`<tr><td><a href="/series/${s.id}">${s.title}</a></td><td>v${s.version}</td><td>${s.total}</td>
+        <td>${jobs.map((j) => html`<a href="/jobs/${j.id}">${badge(j.status)}</a> `)}</td><td class="muted">${s.createdAt.toISOString().replace('T', ' ').slice(0, 16)}</td></tr>`;
+    }));
+    const next = list.nextCursor ? html`<a href="/series?cursor=${encodeURIComponent(list.nextCursor)}">older</a>` : '';
+    return reply.type('text/html; charset=utf-8').send(page('Series', html`<h1>Series</h1>
+      <table><thead><tr><th>Series</th><th>Version</th><th>Patches</th><th>Jobs</th><th>Submitted</th></tr></thead><tbody>${rows}</tbody></table>${next}`));
+  });
+
+  app.get('/series/:id', { config: { scope: 'read' }, schema: { ...hide, params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } }, async (request, reply) => {
+    const s = await store.series.get(request.params.id);
+    if (!s) throw new PatchbayError('SERIES_UNKNOWN', `no series ${request.params.id}`);
+    const [cover, patches, jobs] = await Promise.all([store.series.cover(s.id), store.series.patches(s.id), store.jobs.forSeries(s.id)]);
+    return reply.type('text/html; charset=utf-8').send(page(s.title, html`
+      <h1>${s.title} <span class="muted">v${s.version}${s.isRfc ? ' RFC' : ''}</span></h1>
+      <p class="muted">Message-ID &lt;${s.rootMessageId}&gt;${s.baseCommit ? html` · base-commit <code>${s.baseCommit.slice(0, 12)}</code>` : ''}</p>
+      ${cover ? html`<p>Cover letter: ${cover.subject} — ${cover.authorName}</p>` : ''}
+      <h2>Patches</h2><table><thead><tr><th>#</th><th>Subject</th><th>Author</th><th>Files</th></tr></thead><tbody>
+      ${patches.map((p) => html`<tr><td>${p.counter}/${s.total}</td><td>${p.subject}</td><td>${p.authorName}</td><td><code>${p.files.map((f) => f.newPath ?? f.oldPath ?? '').join(' ')}</code></td></tr>`)}
+      </tbody></table>
+      <h2>Jobs</h2><table><thead><tr><th>Job</th><th>Status</th><th>Tree</th><th>Suites</th><th>Summary</th></tr></thead><tbody>
+      ${jobs.map((j) => html`<tr><td><a href="/jobs/${j.id}">${j.id}</a></td><td>${badge(j.status)}</td><td>${j.tree}</td><td>${j.suites.join(', ')}</td><td>${j.summary}</td></tr>`)}
+      </tbody></table>`));
+  });
+
+  app.get('/jobs/:id', { config: { scope: 'read' }, schema: { ...hide, params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } }, async (request, reply) => {
+    const job = await store.jobs.get(request.params.id);
+    if (!job) throw new PatchbayError('JOB_UNKNOWN', `no job ${request.params.id}`);
+    const [series, { stages, tests }] = await Promise.all([store.series.get(job.seriesId), store.jobs.results(job.id)]);
+    const r = job.result;
+    const live = job.status === 'queued' || job.status === 'running';
+    const timeline = html`<ol class="timeline" id="timeline">${stages.map((s) => html`<li data-stage="${s.stage}">${s.stage} ${badge(s.status)} ${duration(s.durationMs)}<br><span class="muted">${s.summary}</span></li>`)}</ol>`;
+    const results = tests.length === 0 ? html`<p class="muted">No test results${live ? ' yet' : ''}.</p>` : html`
+      <table id="results"><thead><tr><th>Suite</th><th>Test</th><th>Status</th><th>Detail</th></tr></thead><tbody>
+      ${tests.map((t) => html`<tr><td>${t.suite}</td><td>${t.test}</td><td>${badge(t.status)}</td><td><pre>${t.detail}</pre></td></tr>`)}
+      </tbody></table>`;
+    const crashes = (r?.crashes ?? []).map((c) => html`<h3>${c.title}</h3><p>fingerprint <code>${c.fingerprint}</code>${c.culprit ? html`, culprit <code>${c.culprit}</code>` : ''}</p><pre>${c.excerpt}</pre>`);
+    const artifacts = (r?.artifacts ?? []).map((name) => html`<li><a href="/api/v1/jobs/${job.id}/artifacts/${name}">${name}</a></li>`);
+    const logUrl = `/api/v1/jobs/${job.id}/log`;
+    return reply.type('text/html; charset=utf-8').send(page(`Job ${job.id}`, html`
+      <h1>Job ${job.id} <span id="job-status">${badge(job.status)}</span></h1>
+      <p>${series ? html`<a href="/series/${series.id}">${series.title}</a> v${series.version}` : ''} on <b>${job.tree}</b>${job.baseCommit ? html` @ <code>${job.baseCommit.slice(0, 12)}</code>` : ''}
+        · suites ${job.suites.join(', ')}${job.accel ? ` · ${job.accel.toUpperCase()}` : ''}${job.buildMode ? ` · ${job.buildMode} build` : ''}</p>
+      <p>${job.summary}</p>
+      <h2>Stages</h2>${timeline}
+      <h2>Results</h2>${results}
+      ${crashes.length > 0 ? html`<h2>Crashes</h2>${crashes}` : ''}
+      <h2>Log</h2><p class="muted"><a href="${logUrl}">whole log as text</a></p><pre class="log" id="log" data-src="${logUrl}" data-live="${live ? '1' : '0'}"></pre>
+      ${artifacts.length > 0 ? html`<h2>Artifacts</h2><ul>${artifacts}</ul>` : ''}
+      <script>${new Html(LIVE_LOG_SCRIPT)}</script>`));
+  });
+  done();
+}

@@ -1,0 +1,118 @@
+/**
+ * The pages in headless Chromium (Debian's package, driven by playwright-core)
+ * against a listening server on a real Redis and the embedded database. The
+ * worker's side is played by appending to the job's log stream and recording
+ * a result: what is under test is the page, its live log over SSE and what a
+ * person sees.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { type Browser, chromium } from 'playwright-core';
+import { loadCatalogs } from '../../cli/wiring.ts';
+import { loadConfig } from '../../config/config.ts';
+import type { JobResult } from '../../domain/job.ts';
+import { Intake } from '../../intake/intake.ts';
+import { JobQueue } from '../../queue/job-queue.ts';
+import { JobLogs } from '../../queue/logs.ts';
+import { closeRedis, createRedis } from '../../queue/redis.ts';
+import { openDatabase, type Store } from '../../store/db.ts';
+import buildApi from '../app.ts';
+import { makeMetrics } from '../metrics.ts';
+
+const root = new URL('../../..', import.meta.url).pathname;
+const CHROMIUM = '/usr/bin/chromium';
+const logger = pino({ level: 'silent' });
+const fastifyLogger: FastifyBaseLogger = logger;
+
+describe('job page in a browser', { timeout: 120_000 }, () => {
+  let redis: Redis;
+  let store: Store;
+  let queue: JobQueue;
+  let logs: JobLogs;
+  let app: FastifyInstance;
+  let browser: Browser;
+  let base = '';
+  let dir = '';
+
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: deploy/host/prepare.sh installs Debian's chromium`);
+    const config = loadConfig(process.env);
+    const catalogs = loadCatalogs(config);
+    redis = createRedis(config.redisUrl, 'pages-test');
+    dir = mkdtempSync(join(tmpdir(), 'patchbay-pages-'));
+    store = await openDatabase({ databaseUrl: null, dataDir: dir });
+    const prefix = `test-${randomBytes(4).toString('hex')}`;
+    queue = new JobQueue(redis, { prefix });
+    logs = new JobLogs(redis, prefix);
+    const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: ['smoke'], logger });
+    app = Fastify({ loggerInstance: fastifyLogger });
+    await app.register(buildApi, {
+      store, intake, queue, logs, registry: makeMetrics(queue).registry, readiness: [],
+      cancelRunning: () => Promise.resolve(), fetchThread: () => Promise.reject(new Error('unused')),
+      anonymousRead: true, mboxLimitBytes: 1 << 20, rateLimitPerMinute: 10_000, logPollMs: 100,
+    });
+    base = await app.listen({ host: '127.0.0.1', port: 0 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  after(async () => {
+    await browser.close();
+    await app.close();
+    await queue.queue.obliterate({ force: true });
+    await queue.close();
+    await store.close();
+    await closeRedis(redis);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a running job\'s page shows its log live, then its results when it ends', async () => {
+    const token = (await store.tokens.create('pages', ['submit'])).secret;
+    const submitted = await app.inject({
+      method: 'POST', url: '/api/v1/series?suite=smoke', payload: readFileSync(join(root, 'fixtures/series/pass-kbuf-pin.mbox')),
+      headers: { 'content-type': 'application/mbox', authorization: `Bearer ${token}` },
+    });
+    const job = submitted.json<{ jobs: Array<{ id: string; page: string }> }>().jobs[0];
+    assert.ok(job);
+    await store.jobs.markRunning(job.id, { worker: 'test', attempt: 1 });
+    await logs.append(job.id, { kind: 'stage', stage: 'build', phase: 'start' });
+    await logs.append(job.id, { kind: 'log', stage: 'build', text: '  CC      io_uring/kbuf.o\n' });
+
+    const tab = await browser.newPage();
+    await tab.goto(new URL(job.page, base).href);
+    assert.equal(await tab.locator('#job-status [data-status]').getAttribute('data-status'), 'running');
+    await tab.locator('#log', { hasText: 'io_uring/kbuf.o' }).waitFor({ timeout: 10_000 });
+
+    // New output after the page loaded arrives live.
+    await logs.append(job.id, { kind: 'log', stage: 'test', text: '    ok 4 pbuf_ring_read_select\n' });
+    await tab.locator('#log', { hasText: 'ok 4 pbuf_ring_read_select' }).waitFor({ timeout: 10_000 });
+    await tab.locator('[data-stage="build"]').waitFor({ timeout: 5000 });
+
+    // The job ends: the page reloads with the results table.
+    const result = JSON.parse(readFileSync(join(root, 'services/api/test/golden/pass-result.json'), 'utf8')) as JobResult;
+    await store.jobs.recordResult(job.id, { ...result, jobId: job.id });
+    await logs.append(job.id, { kind: 'end', status: 'PASS' });
+    await tab.locator('#results tbody tr').first().waitFor({ timeout: 10_000 });
+    assert.equal(await tab.locator('#results tbody tr').count(), 6);
+    assert.equal(await tab.locator('#job-status [data-status]').getAttribute('data-status'), 'PASS');
+    const rows = await tab.locator('#results tbody tr td:nth-child(2)').allTextContents();
+    assert.ok(rows.includes('pbuf_ring_read_select'), rows.join(', '));
+    assert.equal(await tab.locator('[data-stage]').count(), 5, 'the stage timeline');
+    await tab.locator('#log', { hasText: 'ok 4 pbuf_ring_read_select' }).waitFor({ timeout: 10_000 });
+    assert.match(await tab.locator('[data-stage="build"]').innerText(), /build\s+PASS/, 'the recorded stage, not the replayed stream');
+    await tab.screenshot({ path: join(tmpdir(), 'patchbay-job-page.png'), fullPage: true });
+
+    // The series list links to it.
+    await tab.goto(new URL('/series', base).href);
+    await tab.locator(`a[href="/jobs/${job.id}"]`).waitFor({ timeout: 5000 });
+  });
+});
