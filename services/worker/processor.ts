@@ -111,7 +111,8 @@ export function makeProcessor(deps: ProcessorDeps) {
       const reason: unknown = abort.reason;
       if (reason === CANCELLED_BY_USER || (reason instanceof Error && reason.message === CANCELLED_BY_USER)) {
         await deps.store.markCancelled(jobId);
-        await deps.logs.append(jobId, { kind: 'end', status: 'cancelled' });
+        publish({ kind: 'end', status: 'cancelled' });
+        await chain;
         throw new UnrecoverableError(`JOB_CANCELLED: job ${jobId} was cancelled`);
       }
       // Shutting down: hand the job back for another worker, without
@@ -130,7 +131,9 @@ export function makeProcessor(deps: ProcessorDeps) {
       throw new Error(`${result.error?.code ?? 'MISS'}: ${result.summary} (will retry)`);
     }
     await deps.store.recordResult(jobId, result);
-    await deps.logs.append(jobId, { kind: 'end', status: result.status });
+    // The record is written; the stream's end marker is for live viewers only.
+    publish({ kind: 'end', status: result.status });
+    await chain;
     log.info({ status: result.status, stage: result.stage }, result.summary);
     return { status: result.status };
   };
