@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Docker from 'dockerode';
 import { PatchbayError, errorMessage } from '../../services/domain/errors.ts';
+import { processAlive } from '../../services/platform/process.ts';
 
 export interface Mount {
   /** Host path (bind) or volume name (volume). */
@@ -91,14 +92,6 @@ function ownerId(pid = process.pid): string {
   return `${hostname()}:${pid}`;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function dockerError(what: string, e: unknown): PatchbayError {
   return new PatchbayError('DOCKER_FAILED', `docker: ${what}: ${errorMessage(e)}`, { cause: e, retryable: true });
@@ -266,7 +259,7 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
       const owner = c.Labels[OWNER_LABEL] ?? '';
       if (!owner.startsWith(mine)) continue;
       const pid = Number(owner.slice(mine.length));
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+      if (processAlive(pid)) continue;
       try {
         await this.docker.getContainer(c.Id).remove({ force: true, v: true });
         reaped.push(c.Names[0]?.replace(/^\//, '') ?? c.Id);

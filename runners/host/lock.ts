@@ -5,16 +5,13 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../../services/platform/process.ts';
 
 function holderAlive(dir: string): boolean {
   try {
-    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: alive but not ours; anything else (ENOENT, ESRCH): gone.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    return processAlive(Number(readFileSync(join(dir, 'pid'), 'utf8')));
+  } catch {
+    return false; // No pid file: its holder is gone, or not yet written (the caller waited).
   }
 }
 

@@ -12,6 +12,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, type Dialect, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
+import { processAlive } from '../platform/process.ts';
 import { JobRepo } from './job-repo.ts';
 import { MIGRATIONS } from './migrations/index.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
@@ -82,14 +83,6 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * PGlite's files must be opened by one process at a time: an owner file
@@ -105,7 +98,7 @@ function claimPglite(dataDir: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(owner, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+      if (pid !== process.pid && processAlive(pid)) {
         throw new PatchbayError('DATABASE_IN_USE', `the embedded database in ${dataDir} is open in process ${pid} (patchbay serve?); use its API, stop it, or set DATABASE_URL to share a PostgreSQL server`);
       }
       rmSync(owner, { force: true });

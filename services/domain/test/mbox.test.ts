@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchbayError } from '../errors.ts';
 import { parseMailDate, parseMbox, parseMessage, splitMbox, toMboxrd } from '../mbox.ts';
+import { errorCodeOf } from './error-code.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'mbox');
 const SEP = 'From mboxrd@z Thu Jan  1 00:00:00 1970\n';
@@ -13,15 +14,7 @@ function bin(text: string): string {
   return Buffer.from(text, 'utf8').toString('latin1');
 }
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PatchbayError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = errorCodeOf;
 
 const simple = (id: string, subject: string, body = 'hello\n'): string =>
   `From: A U Thor <author@example.com>\nSubject: ${subject}\nMessage-ID: <${id}>\nDate: Mon, 22 Dec 2025 16:35:01 -0800\n\n${body}`;

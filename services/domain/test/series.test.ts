@@ -6,6 +6,7 @@ import { PatchbayError } from '../errors.ts';
 import { parseMbox, parseMessage, type MailMessage } from '../mbox.ts';
 import { diffFiles, parseFollowupTrailers, parseTrailers, patchProblems, type FileChange } from '../patch.ts';
 import { assembleSeries, seriesMbox, type Series } from '../series.ts';
+import { errorCodeOf } from './error-code.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'mbox');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -165,15 +166,7 @@ function mail(subject: string, body: string, extra: Record<string, string> = {})
 const diff = (path: string, line = 'x'): string =>
   `Signed-off-by: Joan Kestrel <joan@example.com>\n---\ndiff --git a/${path} b/${path}\n--- a/${path}\n+++ b/${path}\n@@ -1 +1 @@\n-old\n+${line}\n-- \n2.47.3\n`;
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PatchbayError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const codeOf = errorCodeOf;
 
 test('assembleSeries: a single [PATCH] is a one-patch series, rooted at itself', () => {
   const p = mail('[PATCH] io_uring: one', diff('io_uring/a.c'));
