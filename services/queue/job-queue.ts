@@ -20,6 +20,8 @@ export class JobQueue {
 
   constructor(connection: Redis, opts: { prefix: string; name?: string; retry?: { attempts: number; backoffMs: number } }) {
     this.queue = new Queue(opts.name ?? QUEUE_NAMES.series, { connection, prefix: opts.prefix });
+    // Connection trouble is reported by the connection's owner; calls wait for the reconnect.
+    this.queue.on('error', () => undefined);
     this.retry = opts.retry;
   }
 

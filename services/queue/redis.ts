@@ -2,10 +2,18 @@
 import { Redis } from 'ioredis';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
 
-export function createRedis(url: string, name: string): Redis {
+export function createRedis(url: string, name: string, onError?: (message: string) => void): Redis {
   // BullMQ needs maxRetriesPerRequest: null for blocking connections; commands
   // wait for a reconnect instead of failing, so a Redis restart loses nothing.
-  return new Redis(url, { maxRetriesPerRequest: null, connectionName: `patchbay-${name}`, lazyConnect: false });
+  const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: `patchbay-${name}`, lazyConnect: false });
+  // ioredis reconnects by itself; an outage is reported once, then every 30 s.
+  let last = 0;
+  redis.on('error', (e: Error) => {
+    if (Date.now() - last < 30_000) return;
+    last = Date.now();
+    onError?.(`redis (${name}): ${e.message}; reconnecting`);
+  });
+  return redis;
 }
 
 export async function pingRedis(redis: Redis, timeoutMs = 2000): Promise<void> {

@@ -57,7 +57,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
   const log = opts.logger;
   const catalogs = loadCatalogs(config);
   const store = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const redis = createRedis(config.redisUrl, 'main');
+  const redis = createRedis(config.redisUrl, 'main', (m) => { log.warn(m); });
   const closers: Array<() => Promise<void>> = [];
   try {
     await pingRedis(redis, 5000);

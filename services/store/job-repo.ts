@@ -260,17 +260,15 @@ export class JobRepo {
    * worker, attempts = attempt, started_at set the first time. Only from
    * queued or running; JOB_NOT_FOUND / JOB_STATE_CONFLICT otherwise.
    */
-  async markRunning(id: string, opts: { worker: string; attempt: number }): Promise<Job> {
-    if (!Number.isInteger(opts.attempt) || opts.attempt < 1 || opts.attempt > INT_MAX) {
-      throw new PatchbayError('STORE_BAD_ARGUMENT', `attempt must be a positive integer, not ${opts.attempt}.`);
-    }
+  /** A run starts: attempts counts runs started (a retry, or a rerun after its worker died). */
+  async markRunning(id: string, opts: { worker: string }): Promise<Job> {
     const row = await guard('could not mark the job running', () =>
       this.#db
         .updateTable('jobs')
         .set({
           status: 'running',
           worker: cleanText(opts.worker),
-          attempts: opts.attempt,
+          attempts: sql<number>`attempts + 1`,
           started_at: sql<Date>`coalesce(started_at, now())`,
         })
         .where('id', '=', id)

@@ -29,7 +29,7 @@ export interface JobRecord {
 /** The store, as the worker sees it. */
 export interface WorkerStore {
   load(jobId: string): Promise<JobRecord | null>;
-  markRunning(jobId: string, worker: string, attempt: number): Promise<void>;
+  markRunning(jobId: string, worker: string): Promise<void>;
   recordResult(jobId: string, result: JobResult): Promise<void>;
   /** Back to queued (handed back for a retry or to another worker). */
   requeue(jobId: string): Promise<void>;
@@ -77,7 +77,7 @@ export function makeProcessor(deps: ProcessorDeps) {
       throw new UnrecoverableError(`${e instanceof PatchbayError ? e.code : 'CONFIG_INVALID'}: ${errorMessage(e)}`);
     }
 
-    await deps.store.markRunning(jobId, deps.workerId, job.attemptsMade + 1);
+    await deps.store.markRunning(jobId, deps.workerId);
     // Events go to the log stream in order; a failed append is logged, never fatal.
     let chain = Promise.resolve();
     const publish = (entry: LogEntry): void => {

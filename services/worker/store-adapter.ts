@@ -18,8 +18,8 @@ export function workerStore(store: Store): WorkerStore {
       const series = assembleSeries(messages, { version: record.version });
       return { id: job.id, status: job.status, tree: job.tree, base: job.base, suites: job.suites, series: { ...series, baseCommit: record.baseCommit } };
     },
-    async markRunning(jobId, worker, attempt) {
-      await store.jobs.markRunning(jobId, { worker, attempt });
+    async markRunning(jobId, worker) {
+      await store.jobs.markRunning(jobId, { worker });
     },
     async recordResult(jobId, result) {
       await store.jobs.recordResult(jobId, result);

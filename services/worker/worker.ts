@@ -57,6 +57,8 @@ export class SeriesWorker {
     this.worker.on('stalled', (jobId) => { log.warn({ jobId }, 'job stalled (its worker died?); it will run again'); });
 
     this.subscriber = connection.duplicate();
+    // Reconnects by itself; the main connection reports outages.
+    this.subscriber.on('error', () => undefined);
     void this.subscriber.subscribe(cancelChannel(opts.prefix)).catch((e: unknown) => {
       log.error({ err: String(e) }, 'cannot subscribe to cancel requests');
     });

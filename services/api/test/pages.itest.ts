@@ -83,7 +83,7 @@ describe('job page in a browser', { timeout: 120_000 }, () => {
     });
     const job = submitted.json<{ jobs: Array<{ id: string; page: string }> }>().jobs[0];
     assert.ok(job);
-    await store.jobs.markRunning(job.id, { worker: 'test', attempt: 1 });
+    await store.jobs.markRunning(job.id, { worker: 'test' });
     await logs.append(job.id, { kind: 'stage', stage: 'build', phase: 'start' });
     await logs.append(job.id, { kind: 'log', stage: 'build', text: '  CC      io_uring/kbuf.o\n' });
 

@@ -340,7 +340,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
         deadlineAt: null,
       });
 
-      const running = await store.jobs.markRunning(job.id, { worker: 'w1', attempt: 1 });
+      const running = await store.jobs.markRunning(job.id, { worker: 'w1' });
       assert.equal(running.status, 'running');
       assert.equal(running.worker, 'w1');
       assert.equal(running.attempts, 1);
@@ -348,7 +348,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       const requeued = await store.jobs.requeue(job.id);
       assert.equal(requeued.status, 'queued');
       assert.equal(requeued.worker, null);
-      const retry = await store.jobs.markRunning(job.id, { worker: 'w2', attempt: 2 });
+      const retry = await store.jobs.markRunning(job.id, { worker: 'w2' });
       assert.equal(retry.attempts, 2);
       assert.equal(retry.startedAt?.getTime(), running.startedAt.getTime());
 
@@ -399,10 +399,10 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
         .executeTakeFirstOrThrow();
       assert.equal(Number(counts.n), 1);
 
-      await rejectsWithCode(store.jobs.markRunning(job.id, { worker: 'w3', attempt: 3 }), 'JOB_STATE_CONFLICT');
+      await rejectsWithCode(store.jobs.markRunning(job.id, { worker: 'w3' }), 'JOB_STATE_CONFLICT');
       await rejectsWithCode(store.jobs.markCancelled(job.id), 'JOB_STATE_CONFLICT');
       await rejectsWithCode(store.jobs.requeue(job.id), 'JOB_STATE_CONFLICT');
-      await rejectsWithCode(store.jobs.markRunning('j-00000000000000000000', { worker: 'w', attempt: 1 }), 'JOB_NOT_FOUND');
+      await rejectsWithCode(store.jobs.markRunning('j-00000000000000000000', { worker: 'w' }), 'JOB_NOT_FOUND');
       await rejectsWithCode(store.jobs.recordResult('j-00000000000000000000', rerun), 'JOB_NOT_FOUND');
       assert.equal(await store.jobs.get('j-00000000000000000000'), null);
     });
@@ -418,7 +418,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       assert.equal(cancelled.status, 'cancelled');
       assert.ok(cancelled.finishedAt instanceof Date);
       assert.equal((await store.jobs.markCancelled(job.id)).finishedAt?.getTime(), cancelled.finishedAt.getTime());
-      await rejectsWithCode(store.jobs.markRunning(job.id, { worker: 'w', attempt: 1 }), 'JOB_STATE_CONFLICT');
+      await rejectsWithCode(store.jobs.markRunning(job.id, { worker: 'w' }), 'JOB_STATE_CONFLICT');
       await rejectsWithCode(store.jobs.recordResult(job.id, jobResult(job.id)), 'JOB_CANCELLED');
       assert.equal((await store.jobs.get(job.id))?.status, 'cancelled');
     });
@@ -435,7 +435,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
         });
         ids.push(job.id);
       }
-      for (const id of ids.slice(0, 3)) await store.jobs.markRunning(id, { worker: 'w', attempt: 1 });
+      for (const id of ids.slice(0, 3)) await store.jobs.markRunning(id, { worker: 'w' });
 
       const seen: string[] = [];
       let cursor: string | null = null;
