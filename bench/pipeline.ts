@@ -123,7 +123,10 @@ async function main(): Promise<void> {
   writeFileSync(out, `${JSON.stringify(figures, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(figures, null, 2)}\nwritten to ${out}\n`);
 
-  if (!reuseWarm) await engine.remove(cold.value.image);
+  if (!reuseWarm) {
+    await engine.remove(cold.value.image);
+    await engine.removeVolume(config.docker.ccacheVolume);
+  }
   logger.flush();
 }
 

@@ -329,6 +329,15 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
     }
   }
 
+  /** Removes a volume (a benchmark's throwaway compiler cache); gone already is fine. */
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove();
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw dockerError(`remove volume ${name}`, e);
+    }
+  }
+
   async remove(tag: string): Promise<void> {
     try {
       await this.docker.getImage(tag).remove({ force: true });
