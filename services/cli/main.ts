@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runJob } from '../../runners/executor/pipeline.ts';
 import { loadConfig } from '../config/config.ts';
@@ -26,6 +27,8 @@ commands:
         apply a series to a tree, build, boot it in QEMU and run the suites
   trees [--json]        list the configured trees
   suites [--json]       list the test suites
+  demo [--port N]       start the service on embedded defaults, submit the passing
+                        fixture series, follow it to its verdict, print the job page
   serve [--port N] [--role api|worker|all]
         run the service (API and a worker by default) on the configured
         database (embedded PGlite unless DATABASE_URL) and Redis
@@ -143,6 +146,51 @@ async function cmdServe(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Follows a job's log stream on the terminal with the same progress display as `run`. */
+async function followWithProgress(client: ServiceClient, jobId: string, verbose: boolean): Promise<void> {
+  const progress = new Progress(process.stderr, verbose);
+  try {
+    await client.follow(jobId, (e) => {
+      if (e.kind === 'log') progress.handle({ type: 'log', stage: e.stage as StageName, text: e.text });
+      else if (e.kind === 'stage' && e.phase === 'start') progress.handle({ type: 'stage-start', stage: e.stage as StageName });
+      else if (e.kind === 'stage') progress.handle({ type: 'stage-end', stage: e.stage as StageName, status: (e.status ?? 'MISS') as Status, durationMs: e.durationMs ?? 0, summary: e.summary ?? '' });
+    });
+  } finally {
+    progress.close();
+  }
+}
+
+async function cmdDemo(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, verbose: { type: 'boolean', short: 'v', default: false } }, strict: true });
+  const config = loadConfig(process.env);
+  const logger = makeLogger(config);
+  const err = process.stderr;
+  err.write('patchbay: starting the service (API and a worker) on embedded defaults\n');
+  const service = await startService(config, { roles: ['api', 'worker'], hostEnv: process.env, logger, ...(values.port ? { port: Number(values.port) } : {}) });
+  const server = service.url ?? '';
+  try {
+    err.write(`patchbay: serving on ${server}; database ${service.store.backend} in ${config.dataDir}\n`);
+    const client = new ServiceClient({ server, token: localToken(config.dataDir) });
+    const mbox = join(config.repoRoot, 'fixtures', 'series', 'pass-kbuf-pin.mbox');
+    type Reply = { series: { title: string; version: number; total: number }; jobs: Array<{ id: string; url: string; page: string }> };
+    const reply = await client.request<Reply>('POST', '/api/v1/series?suite=smoke&force=true', { type: 'application/mbox', data: readFileSync(mbox) });
+    const job = reply.jobs[0];
+    if (!job) throw new PatchbayError('INTERNAL', 'the service answered with no job');
+    err.write(`patchbay: submitted "${reply.series.title}" v${reply.series.version} (${reply.series.total} patches) as job ${job.id}\n`);
+    await followWithProgress(client, job.id, values.verbose);
+    const final = await client.request<JobView>('GET', job.url);
+    printJob(final, server);
+    if (process.stdin.isTTY) {
+      err.write('\npatchbay: the service keeps running so the page can be opened; Ctrl-C stops it\n');
+      await new Promise<void>((resolve) => { process.once('SIGINT', () => { resolve(); }); process.once('SIGTERM', () => { resolve(); }); });
+    }
+    return final.status === 'MISS' ? 1 : 0;
+  } finally {
+    await service.close();
+    logger.flush();
+  }
+}
+
 async function cmdToken(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { scope: { type: 'string', multiple: true } }, allowPositionals: true, strict: true });
   if (positionals[0] !== 'create' || positionals[1] === undefined) throw new UsageError('token create NAME --scope SCOPE ...');
@@ -227,13 +275,7 @@ async function cmdSubmit(argv: string[]): Promise<number> {
   if (!values.follow) return 0;
   const job = reply.jobs[0];
   if (!job) return 0;
-  const progress = new Progress(err, values.verbose);
-  await client.follow(job.id, (e) => {
-    if (e.kind === 'log') progress.handle({ type: 'log', stage: e.stage as StageName, text: e.text });
-    else if (e.kind === 'stage' && e.phase === 'start') progress.handle({ type: 'stage-start', stage: e.stage as StageName });
-    else if (e.kind === 'stage' && e.phase === 'end') progress.handle({ type: 'stage-end', stage: e.stage as StageName, status: (e.status ?? 'MISS') as Status, durationMs: e.durationMs ?? 0, summary: e.summary ?? '' });
-  });
-  progress.close();
+  await followWithProgress(client, job.id, values.verbose);
   const final = await client.request<JobView>('GET', job.url);
   printJob(final, server);
   return final.status === 'MISS' ? 1 : 0;
@@ -280,6 +322,8 @@ export async function main(argv: string[]): Promise<number> {
         return cmdSuites(rest);
       case 'serve':
         return await cmdServe(rest);
+      case 'demo':
+        return await cmdDemo(rest);
       case 'token':
         return await cmdToken(rest);
       case 'submit':
