@@ -105,11 +105,14 @@ if ! redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
 fi
 
 # --- node dependencies ---------------------------------------------------------
-# npm ci when node_modules is missing or older than the lock file.
+# Install the locked versions when node_modules is missing or older than the
+# lock file. `npm install` rather than `npm ci`: the lock cannot list the
+# optional per-platform builds of msgpackr-extract (a BullMQ dependency) that
+# the registry here does not serve, and `npm ci` refuses a lock without them.
 if [ ! -f "$repo/node_modules/.package-lock.json" ] || [ "$repo/package-lock.json" -nt "$repo/node_modules/.package-lock.json" ]; then
-  say "npm ci"
-  (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error) >"$cache/log/npm-ci.log" 2>&1 || {
-    tail -n 30 "$cache/log/npm-ci.log" >&2; die "npm ci failed"; }
+  say "npm install (locked versions)"
+  (cd "$repo" && npm install --no-audit --no-fund --loglevel=error) >"$cache/log/npm-install.log" 2>&1 || {
+    tail -n 30 "$cache/log/npm-install.log" >&2; die "npm install failed"; }
 fi
 
 say "host ready (mirror: $MIRROR, docker: $("$DOCKER" version --format '{{.Server.Version}}'), redis :$redis_port)"
