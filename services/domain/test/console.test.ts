@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { classify, findCrashes, isGenericFrame, normalizeTitle, type CrashReport } from '../console.ts';
+import { goldenInputs } from './golden-cases.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'console');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -13,7 +14,7 @@ function golden(name: string): string {
 
 // Golden files: NAME.log in, NAME.json out (the CrashReport[]). With
 // UPDATE_GOLDEN=1 the expected files are rewritten: read every one after.
-for (const file of readdirSync(GOLDEN).filter((f) => f.endsWith('.log')).sort()) {
+for (const file of goldenInputs(GOLDEN, '.log')) {
   const name = file.slice(0, -'.log'.length);
   test(`golden console: ${name}`, () => {
     const actual = findCrashes(golden(name));

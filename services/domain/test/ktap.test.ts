@@ -1,15 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { flattenKtap, parseKtap, parseResultLine, statusOf, type KtapDocument, type KtapTest } from '../ktap.ts';
+import { goldenInputs } from './golden-cases.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'ktap');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 // Golden files: NAME.ktap in, NAME.json out ({ document, flat }). With
 // UPDATE_GOLDEN=1 the expected files are rewritten: read every one after.
-for (const file of readdirSync(GOLDEN).filter((f) => f.endsWith('.ktap')).sort()) {
+for (const file of goldenInputs(GOLDEN, '.ktap')) {
   const name = file.slice(0, -'.ktap'.length);
   test(`golden ktap: ${name}`, () => {
     const document = parseKtap(readFileSync(join(GOLDEN, file), 'utf8'));

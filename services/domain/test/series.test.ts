@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchbayError } from '../errors.ts';
 import { parseMbox, parseMessage, type MailMessage } from '../mbox.ts';
 import { diffFiles, parseFollowupTrailers, parseTrailers, patchProblems, type FileChange } from '../patch.ts';
 import { assembleSeries, seriesMbox, type Series } from '../series.ts';
 import { errorCodeOf } from './error-code.ts';
+import { goldenInputs } from './golden-cases.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'mbox');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -68,7 +69,7 @@ function summarize(data: string): Record<string, unknown> {
   return out;
 }
 
-for (const file of readdirSync(GOLDEN).filter((f) => f.endsWith('.mbox')).sort()) {
+for (const file of goldenInputs(GOLDEN, '.mbox')) {
   test(`golden: ${file}`, () => {
     const actual = summarize(readFileSync(join(GOLDEN, file), 'latin1'));
     const expectedPath = join(GOLDEN, file.replace(/\.mbox$/, '.json'));
