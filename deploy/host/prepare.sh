@@ -55,6 +55,7 @@ packages=(
   dpkg-dev # apt-get source
   postgresql # the store's tests run a throwaway server
   chromium # the pages' tests drive a headless browser
+  public-inbox libsearch-xapian-perl # a lore stand-in on loopback for the tests
 )
 missing=()
 for p in "${packages[@]}"; do

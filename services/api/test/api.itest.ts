@@ -23,6 +23,9 @@ import { openDatabase, type Store } from '../../store/db.ts';
 import { startPostgres, type PostgresServer } from '../../store/test/postgres-server.ts';
 import buildApi from '../app.ts';
 import { makeMetrics } from '../metrics.ts';
+import { fetchThreadMbox } from '../../lore/inbox.ts';
+import { splitMbox } from '../../domain/mbox.ts';
+import { type PublicInbox, startPublicInbox } from '../../lore/test/public-inbox-server.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const fixture = (name: string): Buffer => readFileSync(join(root, 'fixtures', 'series', name));
@@ -55,7 +58,7 @@ async function harness(redis: Redis, store: Store, opts: { anonymousRead?: boole
       { name: 'docker', check: async () => { if ((await redis.get(`${prefix}:docker`)) !== 'ok') throw new Error('no worker has reported'); } },
     ],
     cancelRunning: async (jobId) => { await redis.publish(`${prefix}:cancel`, jobId); },
-    fetchThread: () => Promise.reject(new Error('not used here')),
+    fetchThread: (inbox, messageId) => fetchThreadMbox(inbox, messageId, { timeoutMs: 10_000, maxBytes: 1 << 20 }),
     anonymousRead: opts.anonymousRead ?? true,
     mboxLimitBytes: opts.mboxLimitBytes ?? 1024 * 1024,
     rateLimitPerMinute: 10_000,
@@ -163,6 +166,25 @@ function apiSuite(backend: 'pglite' | 'postgres') {
         assert.equal((await h.queue.depth()).waiting, depth);
       });
     }
+
+    test('a series named by Message-ID is fetched from its public-inbox and queued', async () => {
+      const inbox: PublicInbox = await startPublicInbox();
+      try {
+        for (const raw of splitMbox(fixture('fail-boot-panic.mbox').toString('latin1'))) inbox.deliver(Buffer.from(raw, 'latin1'));
+        const res = await submit(JSON.stringify({ messageId: '<20261122-kbuf-selftest-v1-2@patchbay.invalid>', inbox: inbox.url, suites: ['smoke'] }), '', h.tokens.submit, 'application/json');
+        assert.equal(res.statusCode, 202, res.body);
+        const body = res.json<{ series: { id: string; title: string; source: string; rootMessageId: string }; jobs: Array<{ status: string }> }>();
+        assert.equal(body.series.title, 'io_uring/kbuf: pinning helpers with a boot self test');
+        assert.equal(body.series.source, 'message-id');
+        assert.equal(body.series.rootMessageId, '20261122-kbuf-selftest-v1-0@patchbay.invalid');
+        assert.equal(body.jobs[0]?.status, 'queued');
+        const missing = await submit(JSON.stringify({ messageId: 'nobody@nowhere.invalid', inbox: inbox.url }), '', h.tokens.submit, 'application/json');
+        assert.equal(missing.statusCode, 404);
+        assert.equal(missing.json<{ error: { code: string } }>().error.code, 'INBOX_NOT_FOUND');
+      } finally {
+        inbox.stop();
+      }
+    });
 
     test('a queued job can be cancelled: it leaves the queue and says cancelled', async () => {
       const res = await submit(fixture('fail-apply-needs-kmbuf.mbox'));
