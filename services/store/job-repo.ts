@@ -10,7 +10,7 @@ import { PatchbayError } from '../domain/errors.ts';
 import type { JobResult, StageName, StageRun, TestResult } from '../domain/job.ts';
 import type { Status, TestStatus } from '../domain/status.ts';
 import type { Database, JobStatus, JobsTable } from './schema.ts';
-import { checkLimit, cleanText, decodeCursor, encodeCursor, guard, jsonb, newId, sqlState, type Page } from './util.ts';
+import { afterCursor, checkLimit, cleanText, decodeCursor, guard, jsonb, newId, sqlState, toPage, type Page } from './util.ts';
 
 export interface Job {
   id: string;
@@ -198,19 +198,14 @@ export class JobRepo {
     const rows = await guard('could not list jobs', () => {
       let q = this.#db.selectFrom('jobs').selectAll().select(CURSOR_TS.as('cursor_ts'));
       if (after !== null) {
-        q = q.where(sql<boolean>`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id})`);
+        q = q.where(afterCursor(after));
       }
       if (statuses !== undefined) q = q.where('status', 'in', statuses);
       if (opts.seriesId !== undefined) q = q.where('series_id', '=', opts.seriesId);
       if (opts.tree !== undefined) q = q.where('tree', '=', opts.tree);
       return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
     });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(toJob),
-      nextCursor: rows.length > limit && last !== undefined ? encodeCursor({ createdAt: last.cursor_ts, id: last.id }) : null,
-    };
+    return toPage(rows, limit, toJob);
   }
 
   /** Every job of a series, newest first. */

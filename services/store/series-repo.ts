@@ -8,14 +8,15 @@ import type { FileChange, Trailer } from '../domain/patch.ts';
 import { seriesMbox, type Series } from '../domain/series.ts';
 import { SERIES_SOURCES, type Database, type SeriesSource, type SeriesTable } from './schema.ts';
 import {
+  afterCursor,
   checkLimit,
   cleanText,
   decodeCursor,
-  encodeCursor,
   guard,
   jsonb,
   newId,
   toBuffer,
+  toPage,
   type Page,
 } from './util.ts';
 
@@ -203,7 +204,7 @@ export class SeriesRepo {
     const rows = await guard('could not list series', () => {
       let q = this.#db.selectFrom('series').selectAll().select(CURSOR_TS.as('cursor_ts'));
       if (after !== null) {
-        q = q.where(sql<boolean>`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id})`);
+        q = q.where(afterCursor(after));
       }
       if (opts.tree !== undefined) q = q.where(sql<boolean>`tree_tags @> ${jsonb([opts.tree])}::jsonb`);
       if (opts.q !== undefined && opts.q !== '') {
@@ -211,12 +212,7 @@ export class SeriesRepo {
       }
       return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
     });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(toRecord),
-      nextCursor: rows.length > limit && last !== undefined ? encodeCursor({ createdAt: last.cursor_ts, id: last.id }) : null,
-    };
+    return toPage(rows, limit, toRecord);
   }
 
   /** The patches 1..total, in order (the cover letter is cover()). */

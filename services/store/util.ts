@@ -3,6 +3,7 @@
  * safe for PostgreSQL, and database errors as PatchbayError.
  */
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
 
 /** Crockford's base32, lowercase: its order is the characters' ASCII order, so ids sort by time. */
@@ -66,6 +67,24 @@ export interface Page<T> {
   items: T[];
   /** Pass back as `cursor` for the next page; null on the last page. */
   nextCursor: string | null;
+}
+
+/** The keyset condition for rows after a cursor, newest first by (created_at, id). */
+export function afterCursor(after: Cursor) {
+  return sql<boolean>`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id})`;
+}
+
+/**
+ * A page from rows fetched with limit + 1 (the extra row says whether there
+ * is a next page), each carrying its cursor_ts.
+ */
+export function toPage<R extends { id: string; cursor_ts: string }, T>(rows: readonly R[], limit: number, map: (row: R) => T): Page<T> {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map(map),
+    nextCursor: rows.length > limit && last !== undefined ? encodeCursor({ createdAt: last.cursor_ts, id: last.id }) : null,
+  };
 }
 
 /**
