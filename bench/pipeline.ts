@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const limits = { memoryBytes: config.job.memoryBytes, cpus: config.job.cpus, pids: config.job.pids };
 
   const cold = await timed(reuseWarm ? 'warm base (reused)' : 'cold base build (empty ccache)', () => ensureWarmBase(engine, engine, {
-    runnerImage: images.runner, runnerId: images.runnerId, treeName: tree.name, mirror, commit, fragment, limits,
+    runnerImage: images.runner, runnerId: images.runnerId, toolchain: images.toolchain, treeName: tree.name, mirror, commit, fragment, limits,
     buildTimeoutSeconds: config.job.buildTimeoutSeconds, cacheDir: config.cacheDir, ccacheVolume: config.docker.ccacheVolume, onLog: quiet,
   }));
 

@@ -51,7 +51,7 @@ export async function chooseAccel(
   }
   onLog(`probing KVM: booting the base kernel under KVM (at most ${PROBE_TIMEOUT_SECONDS}s)\n`);
   const r = await container.exec(
-    ['/opt/patchbay/stages/boot.sh', 'kvm', String(PROBE_TIMEOUT_SECONDS), BASE_KERNEL, '/tmp/kvm-probe'],
+    ['/opt/patchbay/stages/boot.sh', 'kvm', String(PROBE_TIMEOUT_SECONDS), BASE_KERNEL, '/tmp/kvm-probe', '/dev/null'],
     { timeoutSeconds: PROBE_TIMEOUT_SECONDS + 30 },
   );
   const accel: Accel = r.exitCode === 0 && r.tail.includes(GUEST_MARKERS.done) ? 'kvm' : 'tcg';

@@ -17,26 +17,41 @@ export const INPUTS_LABEL = 'org.patchbay.inputs';
 export interface ImageSet {
   base: string;
   runner: string;
-  /** The runner image's id: warm bases are keyed by it. */
   runnerId: string;
+  /** The hash of the runner image's inputs (its tag). */
+  runnerInputs: string;
+  /**
+   * What a warm base's kernel build depends on: the base image, the runner
+   * Dockerfile (packages) and the stages that check out, configure and
+   * build. Warm bases are keyed by it, so editing a suite or the guest does
+   * not rebuild them.
+   */
+  toolchain: string;
 }
 
-/** sha256 over the relative paths, modes and contents of every file under the folders, plus extra strings. */
-export function hashInputs(root: string, folders: readonly string[], extra: readonly string[] = []): string {
+/** The runner image's inputs that a kernel build depends on (paths under images/). */
+export const TOOLCHAIN_INPUTS = [
+  'runner/Dockerfile',
+  'runner/stages/lib.sh',
+  'runner/stages/checkout.sh',
+  'runner/stages/configure.sh',
+  'runner/stages/build.sh',
+] as const;
+
+/** sha256 over the relative paths, modes and contents of every file at or under the paths, plus extra strings. */
+export function hashInputs(root: string, paths: readonly string[], extra: readonly string[] = []): string {
   const h = createHash('sha256');
-  const walk = (dir: string): void => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      const st = statSync(path);
-      if (st.isDirectory()) walk(path);
-      else {
-        h.update(`${relative(root, path)}\0${(st.mode & 0o111) !== 0 ? 'x' : '-'}\0`);
-        h.update(readFileSync(path));
-        h.update('\0');
-      }
+  const walk = (path: string): void => {
+    const st = statSync(path);
+    if (st.isDirectory()) {
+      for (const name of readdirSync(path).sort()) walk(join(path, name));
+      return;
     }
+    h.update(`${relative(root, path)}\0${(st.mode & 0o111) !== 0 ? 'x' : '-'}\0`);
+    h.update(readFileSync(path));
+    h.update('\0');
   };
-  for (const f of folders) walk(join(root, f));
+  for (const p of paths) walk(join(root, p));
   for (const e of extra) h.update(`extra\0${e}\0`);
   return h.digest('hex').slice(0, 16);
 }
@@ -69,13 +84,18 @@ export async function ensureBaseImage(images: LocalImages, opts: ImageOptions): 
   return tag;
 }
 
-export async function ensureRunnerImage(images: LocalImages, base: string, opts: ImageOptions): Promise<{ tag: string; id: string }> {
+export async function ensureRunnerImage(
+  images: LocalImages,
+  base: string,
+  opts: ImageOptions,
+): Promise<{ tag: string; id: string; inputs: string; toolchain: string }> {
   const baseId = await images.imageId(base);
   if (baseId === null) throw new PatchbayError('IMAGE_MISSING', `base image ${base} is missing`, { retryable: true });
+  const toolchain = hashInputs(opts.imagesDir, TOOLCHAIN_INPUTS, [baseId]);
   const inputs = hashInputs(opts.imagesDir, ['runner', 'guest'], [baseId]);
   const tag = `patchbay/runner:${inputs}`;
   const existing = await images.imageId(tag);
-  if (existing !== null) return { tag, id: existing };
+  if (existing !== null) return { tag, id: existing, inputs, toolchain };
   opts.onLog(`building ${tag} from ${base} (about a minute)`);
   await images.build({
     contextDir: opts.imagesDir,
@@ -87,11 +107,11 @@ export async function ensureRunnerImage(images: LocalImages, base: string, opts:
   });
   const id = await images.imageId(tag);
   if (id === null) throw new PatchbayError('IMAGE_BUILD_FAILED', `${tag} was not created`, { retryable: true });
-  return { tag, id };
+  return { tag, id, inputs, toolchain };
 }
 
 export async function ensureImages(images: LocalImages, opts: ImageOptions): Promise<ImageSet> {
   const base = await ensureBaseImage(images, opts);
   const runner = await ensureRunnerImage(images, base, opts);
-  return { base, runner: runner.tag, runnerId: runner.id };
+  return { base, runner: runner.tag, runnerId: runner.id, runnerInputs: runner.inputs, toolchain: runner.toolchain };
 }

@@ -32,7 +32,7 @@ import { type AccelMode, KVM_DEVICE, chooseAccel, kvmPresent } from './accel.ts'
 import type { ContainerRuntime, JobContainer, LocalImages } from './docker.ts';
 import { ensureImages } from './images.ts';
 import { type JobDir, listArtifacts, makeJobDir } from './job-dir.ts';
-import { ensureWarmBase, lastLines } from './warm-base.ts';
+import { ensureJobImage, ensureWarmBase, lastLines } from './warm-base.ts';
 
 export interface ExecutorSettings {
   cacheDir: string;
@@ -201,6 +201,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     const warm = await ensureWarmBase(deps.runtime, deps.images, {
       runnerImage: images.runner,
       runnerId: images.runnerId,
+      toolchain: images.toolchain,
       treeName: input.tree.name,
       mirror,
       commit: base,
@@ -212,8 +213,10 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
       onLog: (t) => { stageLog('setup', t); },
     });
     checkAborted();
+    const jobImage = await ensureJobImage(deps.images, warm, { tag: images.runner, id: images.runnerId, inputs: images.runnerInputs }, (t) => { stageLog('setup', t); });
+    checkAborted();
     container = await deps.runtime.start({
-      image: warm.image,
+      image: jobImage,
       name: `patchbay-job-${input.jobId}`,
       labels: { 'org.patchbay.role': 'job', 'org.patchbay.job': input.jobId },
       mounts: [

@@ -1,11 +1,17 @@
 /**
  * Warm bases: the base tree checked out, configured and built once per
- * (runner image, tree, commit, config), then committed as an image. A job's
+ * (toolchain, tree, commit, config), then committed as an image. A job's
  * container starts from it, so overlayfs gives each job its own copy-on-write
  * tree and make recompiles only what the series touches.
+ *
+ * The toolchain key leaves out the guest, the suites and the stages that do
+ * not build the kernel: when only those changed, the job image is the warm
+ * base with the current runner image's /opt/patchbay laid over it (a
+ * seconds-long build), not a new cold kernel build.
  */
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PatchbayError } from '../../services/domain/errors.ts';
 import { withLock } from '../host/lock.ts';
@@ -16,6 +22,8 @@ import { makeJobDir } from './job-dir.ts';
 export interface WarmBaseRequest {
   runnerImage: string;
   runnerId: string;
+  /** See ImageSet.toolchain. */
+  toolchain: string;
   treeName: string;
   /** Host path of the tree's bare mirror. */
   mirror: string;
@@ -35,11 +43,13 @@ export interface WarmBase {
   key: string;
   /** True when this call built it (a cold build). */
   built: boolean;
+  /** The host folder of its build: out/bzImage is the base kernel. */
+  dir: string;
 }
 
-export function warmBaseKey(req: Pick<WarmBaseRequest, 'runnerId' | 'treeName' | 'commit' | 'fragment'>): string {
+export function warmBaseKey(req: Pick<WarmBaseRequest, 'toolchain' | 'treeName' | 'commit' | 'fragment'>): string {
   return createHash('sha256')
-    .update([req.runnerId, req.treeName, req.commit, req.fragment].join('\0'))
+    .update(['v2', req.toolchain, req.treeName, req.commit, req.fragment].join('\0'))
     .digest('hex')
     .slice(0, 16);
 }
@@ -53,12 +63,12 @@ export function ensureWarmBase(runtime: ContainerRuntime, images: LocalImages, r
   if (pending) return pending;
   const p = (async (): Promise<WarmBase> => {
     const image = `patchbay/warm:${key}`;
-    if ((await images.imageId(image)) !== null) return { image, key, built: false };
     const dir = join(req.cacheDir, 'warm', key);
+    if ((await images.imageId(image)) !== null) return { image, key, built: false, dir };
     return withLock(dir, () => { req.onLog(`waiting for another process building warm base ${key}\n`); }, async () => {
-      if ((await images.imageId(image)) !== null) return { image, key, built: false };
+      if ((await images.imageId(image)) !== null) return { image, key, built: false, dir };
       await buildWarmBase(runtime, req, key, image, dir);
-      return { image, key, built: true };
+      return { image, key, built: true, dir };
     });
   })().finally(() => inFlight.delete(key));
   inFlight.set(key, p);
@@ -110,6 +120,7 @@ async function buildWarmBase(
       'org.patchbay.tree': req.treeName,
       'org.patchbay.commit': req.commit,
       'org.patchbay.runner': req.runnerId,
+      'org.patchbay.toolchain': req.toolchain,
     });
   } finally {
     await container.dispose();
@@ -118,4 +129,58 @@ async function buildWarmBase(
 
 export function lastLines(text: string, n: number): string {
   return text.trimEnd().split('\n').slice(-n).join('\n');
+}
+
+const OVERLAY_DOCKERFILE = `ARG WARM
+ARG RUNNER
+FROM \${RUNNER} AS runner
+FROM \${WARM}
+USER root
+RUN rm -rf /opt/patchbay
+COPY --from=runner /opt/patchbay /opt/patchbay
+USER builder
+`;
+
+const overlays = new Map<string, Promise<string>>();
+
+/**
+ * The image a job container starts from: the warm base itself when the
+ * current runner image built it, else the warm base with the runner image's
+ * /opt/patchbay (stages, guest, suites and their test builds) laid over it.
+ */
+export function ensureJobImage(
+  images: LocalImages,
+  warm: WarmBase,
+  runner: { tag: string; id: string; inputs: string },
+  onLog: (text: string) => void,
+): Promise<string> {
+  const tag = `patchbay/job:${warm.key}-${runner.inputs}`;
+  const pending = overlays.get(tag);
+  if (pending) return pending;
+  const p = (async (): Promise<string> => {
+    const builtBy = await images.list({ [IMAGE_LABEL]: 'warm', 'org.patchbay.runner': runner.id });
+    if (builtBy.some((i) => i.tags.includes(warm.image))) return warm.image;
+    if ((await images.imageId(tag)) !== null) return tag;
+    onLog(`laying ${runner.tag}'s /opt/patchbay over warm base ${warm.key}\n`);
+    const context = mkdtempSync(join(tmpdir(), 'patchbay-overlay-'));
+    try {
+      writeFileSync(join(context, 'Dockerfile'), OVERLAY_DOCKERFILE);
+      await images.build({
+        contextDir: context,
+        dockerfile: 'Dockerfile',
+        tag,
+        buildArgs: { WARM: warm.image, RUNNER: runner.tag },
+        labels: { [IMAGE_LABEL]: 'job', 'org.patchbay.warm': warm.key, 'org.patchbay.runner': runner.id },
+        onOutput: (line) => { onLog(line.endsWith('\n') ? line : `${line}\n`); },
+      });
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
+    if ((await images.imageId(tag)) === null) {
+      throw new PatchbayError('IMAGE_BUILD_FAILED', `${tag} was not created`, { retryable: true });
+    }
+    return tag;
+  })().finally(() => overlays.delete(tag));
+  overlays.set(tag, p);
+  return p;
 }

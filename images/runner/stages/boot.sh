@@ -1,10 +1,16 @@
 #!/bin/bash
-# boot.sh ACCEL TIMEOUT KERNEL OUT SUITE... — packs an initramfs (busybox,
-# the guest init, the suites) and boots KERNEL in QEMU. The console (ttyS0)
-# is printed and saved to OUT/console.log; the KTAP channel (ttyS1) to
-# OUT/ktap.txt. Exit: QEMU's, or 124 when TIMEOUT seconds ran out.
+# boot.sh ACCEL TIMEOUT KERNEL OUT PLAN — packs an initramfs (busybox, the
+# guest init and library, the suites of PLAN) and boots KERNEL in QEMU.
+# PLAN is a file, one run of a suite a line: "SUITE [TEST...]" (the tests
+# limit that run; every line of one suite names the same tests).
+# A suite's folder is assembled from, in order: /job/in/suites/SUITE (the
+# catalogue's copy), /opt/patchbay/guest/suites/SUITE (the image's build of
+# it), and $SUITE_EXTRA/SUITE (what was built from the tree under test).
+# Shared libraries of dynamic executables in the suites are copied in.
+# The console (ttyS0) is printed and saved to OUT/console.log; the KTAP
+# channel (ttyS1) to OUT/ktap.txt. Exit: QEMU's, or 124 when TIMEOUT ran out.
 . /opt/patchbay/stages/lib.sh
-accel=$1; timeout=$2; kernel=$3; out=$4; shift 4
+accel=$1; timeout=$2; kernel=$3; out=$4; plan=$5
 mkdir -p "$out"
 root=$(mktemp -d)
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,patchbay/suites}
@@ -14,13 +20,38 @@ for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
 cp /opt/patchbay/guest/init "$root/init"
-for s in "$@"; do
-  cp -a "/opt/patchbay/guest/suites/$s" "$root/patchbay/suites/$s"
-  python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("timeoutSeconds", 300))' \
-    "/opt/patchbay/guest/suites/$s/manifest.json" > "$root/patchbay/suites/$s/timeout"
+cp -a /opt/patchbay/guest/lib "$root/patchbay/lib"
+: > "$root/patchbay/suite-list"
+while read -r s tests; do
+  [ -n "$s" ] || continue
+  echo "$s" >> "$root/patchbay/suite-list"
+  dir="$root/patchbay/suites/$s"
+  [ -d "$dir" ] && continue
+  mkdir -p "$dir"
+  for src in "/job/in/suites/$s" "/opt/patchbay/guest/suites/$s" "${SUITE_EXTRA:-/nonexistent}/$s"; do
+    [ -d "$src" ] && cp -a "$src/." "$dir/"
+  done
+  [ -f "$dir/manifest.json" ] || { echo "boot.sh: suite $s not found" >&2; exit 2; }
+  python3 - "$dir" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+m = json.load(open(os.path.join(d, "manifest.json")))
+open(os.path.join(d, "timeout"), "w").write(f"{m.get('timeoutSeconds', 300)}\n")
+if "testTimeoutSeconds" in m:
+    open(os.path.join(d, "test-timeout"), "w").write(f"{m['testTimeoutSeconds']}\n")
+PY
+  [ -z "$tests" ] || echo "$tests" > "$dir/only"
+done < "$plan"
+# Dynamic executables get their libraries (and the loader) at the same paths.
+find "$root/patchbay" -type f -perm -u+x -print0 | while IFS= read -r -d '' f; do
+  [ "$(head -c4 "$f" | tr -d '\0')" = $'\x7fELF' ] || continue
+  ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
+done | sort -u | while read -r lib; do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
 done
-printf '%s\n' "$@" > "$root/patchbay/suite-list"
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) > "$out/initramfs.cpio.gz"
+note "initramfs: $(du -sh "$root" | cut -f1) unpacked, suites: $(tr '\n' ' ' < "$root/patchbay/suite-list")"
 rm -rf "$root"
 cpu=max; [ "$accel" = kvm ] && cpu=host
 note "booting with $accel (timeout ${timeout}s)"
@@ -30,7 +61,7 @@ timeout -s KILL "$timeout" qemu-system-x86_64 \
   -accel "$accel" -cpu "$cpu" -smp 2 -m 1024 \
   -display none -monitor none -no-reboot \
   -kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
-  -append "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=7 printk.time=1" \
+  -append "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=7 printk.time=1 fuse.enable_uring=1" \
   -serial stdio -serial "file:$out/ktap.txt" < /dev/null 2>&1 | tee "$out/console.log"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 137 ] && rc=124
