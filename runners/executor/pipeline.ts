@@ -4,7 +4,7 @@
  * boot, test. Returns a JobResult; writes no database and knows no queue.
  * Every job has a deadline that kills its container.
  */
-import { createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
@@ -17,26 +17,25 @@ import {
   shouldRetryClean,
 } from '../../services/domain/build.ts';
 import { PatchbayError, errorMessage, isPatchbayError } from '../../services/domain/errors.ts';
-import {
-  GUEST_MARKERS,
-  type JobResult,
-  type StageName,
-  type StageRun,
-  judgeGuestRun,
-  overallStatus,
-} from '../../services/domain/job.ts';
+import { compareWithBase, comparedVerdict } from '../../services/domain/compare.ts';
+import { GUEST_MARKERS, type JobResult, type StageName, type StageRun, type TestResult, overallStatus } from '../../services/domain/job.ts';
 import { type Series, seriesMbox } from '../../services/domain/series.ts';
 import type { Status } from '../../services/domain/status.ts';
 import type { TreeMirrors } from '../host/trees.ts';
-import { type AccelMode, KVM_DEVICE, chooseAccel, kvmPresent } from './accel.ts';
+import { type AccelMode, BASE_KERNEL, KVM_DEVICE, chooseAccel, kvmPresent } from './accel.ts';
+import { BASE_KERNEL_COPY, BASE_SUITES_EXTRA, SERIES_KERNEL, SERIES_SUITES_EXTRA, compareAgainstBase } from './against-base.ts';
+import { BaseRunCache, baseRunKey } from './base-runs.ts';
+import { runGuest } from './guest.ts';
 import type { ContainerRuntime, JobContainer, LocalImages } from './docker.ts';
-import { ensureImages } from './images.ts';
+import { ensureImages, hashInputs } from './images.ts';
 import { type JobDir, listArtifacts, makeJobDir } from './job-dir.ts';
 import { ensureJobImage, ensureWarmBase, lastLines } from './warm-base.ts';
 
 export interface ExecutorSettings {
   cacheDir: string;
   imagesDir: string;
+  /** The suites catalogue: each selected suite's folder is copied into the job. */
+  suitesDir: string;
   baseImage: string | null;
   /** Docker volume shared by builds as the compiler cache. */
   ccacheVolume: string;
@@ -51,6 +50,8 @@ export interface ExecutorSettings {
     cpus: number;
     pids: number;
     accel: AccelMode;
+    /** How many times a test whose outcome differs from the base is re-run on each kernel. */
+    reruns: number;
   };
 }
 
@@ -145,6 +146,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     buildMode: null,
     stages: [],
     results: [],
+    base: null,
     crashes: [],
     applyFailure: null,
     buildErrors: [],
@@ -228,6 +230,27 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     });
     const accel = await chooseAccel(settings.job.accel, container, join(settings.cacheDir, 'accel.json'), setupLog);
     result.accel = accel;
+    // The base side of the comparison, prepared before the series changes the tree.
+    for (const s of input.suites) cpSync(join(settings.suitesDir, s.name), join(dir.in, 'suites', s.name), { recursive: true });
+    const box0 = container;
+    const inContainer = async (what: string, cmd: string[], onLog: (t: string) => void, timeoutSeconds: number): Promise<{ ok: boolean; tail: string }> => {
+      const r = await box0.exec(cmd, { onOutput: onLog, timeoutSeconds });
+      checkAborted();
+      if (r.exitCode !== 0 && r.timedOut) onLog(`patchbay: ${what} timed out after ${timeoutSeconds}s\n`);
+      return { ok: r.exitCode === 0, tail: r.tail };
+    };
+    const saved = await inContainer('saving the base kernel', ['cp', BASE_KERNEL, BASE_KERNEL_COPY], setupLog, 60);
+    if (!saved.ok) throw new PatchbayError('WARM_BASE_FAILED', `the warm base has no kernel at ${BASE_KERNEL}: ${lastLines(saved.tail, 3)}`, { retryable: true });
+    const keyParts = { baseCommit: base, fragment: input.kernelFragment, toolchain: images.toolchain, runnerInputs: images.runnerInputs, accel };
+    const suiteVersion = (s: SuiteManifest): string => hashInputs(settings.suitesDir, [s.name]);
+    const cache = new BaseRunCache(join(settings.cacheDir, 'base-runs'));
+    const baseUnavailable = new Map<string, string>();
+    const treeBuilt = input.suites.filter((s) => (s.build.tree ?? []).length > 0);
+    const needBase = treeBuilt.filter((s) => cache.get(baseRunKey({ ...keyParts, suite: s.name, suiteVersion: suiteVersion(s) })) === null);
+    if (needBase.length > 0) {
+      const built = await inContainer('building suites from the base tree', ['/opt/patchbay/stages/build-tree-suites.sh', BASE_SUITES_EXTRA, ...needBase.map((s) => s.name)], setupLog, settings.job.buildTimeoutSeconds);
+      if (!built.ok) for (const s of needBase) baseUnavailable.set(s.name, `its build from the base tree failed: ${lastLines(built.tail, 2)}`);
+    }
     end('PASS', `warm base ${warm.key}${warm.built ? ' (built now)' : ' (cached)'}, ${accel.toUpperCase()}, base ${base.slice(0, 12)}`);
 
     // --- apply -------------------------------------------------------------
@@ -288,46 +311,73 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     }
     end('PASS', `${result.buildMode} build`);
 
+    // --- suites built from the tree under test ------------------------------
+    const seriesUnbuilt = new Map<string, string>();
+    if (treeBuilt.length > 0) {
+      stageLog('build', 'patchbay: building suites from the tree under test\n');
+      for (const s of treeBuilt) {
+        const r = await inContainer(`building suite ${s.name}`, ['/opt/patchbay/stages/build-tree-suites.sh', SERIES_SUITES_EXTRA, s.name], (t) => { stageLog('build', t); }, settings.job.buildTimeoutSeconds);
+        if (!r.ok) seriesUnbuilt.set(s.name, lastLines(r.tail, 6));
+      }
+    }
+    const runnable = input.suites.filter((s) => !seriesUnbuilt.has(s.name));
+
     // --- boot + test (one QEMU run; the init marker splits the stages) -----
     begin('boot');
     const live = { sawInit: false, pending: '' };
-    const timeout = settings.job.bootTimeoutSeconds;
-    const guest = await container.exec(
-      ['/opt/patchbay/stages/boot.sh', accel, String(timeout), '/job/out/bzImage', '/job/out', ...input.suites.map((s) => s.name)],
-      {
-        timeoutSeconds: timeout + 60,
-        onOutput: (t) => {
-          onEvent({ type: 'log', stage: live.sawInit ? 'test' : 'boot', text: t });
-          if (!live.sawInit) {
-            live.pending = (live.pending + t).slice(-4096);
-            if (live.pending.includes(GUEST_MARKERS.init)) {
-              live.sawInit = true;
-              end('PASS', 'booted to init');
-              begin('test');
-            }
+    const guest = await runGuest(container, dir, {
+      name: 'series',
+      accel,
+      kernel: SERIES_KERNEL,
+      plan: runnable.map((suite) => ({ suite, tests: [] })),
+      suiteExtra: SERIES_SUITES_EXTRA,
+      bootTimeoutSeconds: settings.job.bootTimeoutSeconds,
+      onOutput: (t) => {
+        onEvent({ type: 'log', stage: live.sawInit ? 'test' : 'boot', text: t });
+        if (!live.sawInit) {
+          live.pending = (live.pending + t).slice(-4096);
+          if (live.pending.includes(GUEST_MARKERS.init)) {
+            live.sawInit = true;
+            end('PASS', 'booted to init');
+            begin('test');
           }
-        },
+        }
       },
-    );
-    checkAborted();
-    const verdict = judgeGuestRun({
-      consoleLog: readText(join(dir.out, 'console.log')),
-      ktap: readText(join(dir.out, 'ktap.txt')),
-      exitCode: guest.timedOut ? null : guest.exitCode,
-      timedOut: guest.timedOut || guest.exitCode === 124,
-      timeoutSeconds: timeout,
-      suites: input.suites.map((s) => s.name),
     });
-    result.crashes = verdict.crashes;
-    result.results = verdict.results;
+    checkAborted();
+    result.crashes = guest.crashes;
+    const seriesResults: TestResult[] = [
+      ...guest.results,
+      ...[...seriesUnbuilt].map(([suite, tail]) => ({ suite, test: '(build)', status: 'FAIL' as const, detail: `building the suite from the tree under test failed:\n${tail}` })),
+    ];
     if (!live.sawInit) {
-      end(verdict.boot.status, verdict.boot.summary);
+      result.results = compareWithBase({ series: seriesResults, base: null });
+      end(guest.boot.status, guest.boot.summary);
     } else {
       // The boot looked fine live; a splat before init still fails it.
-      if (verdict.boot.status !== 'PASS') {
-        result.stages.push({ stage: 'boot', status: verdict.boot.status, durationMs: 0, summary: verdict.boot.summary });
+      if (guest.boot.status !== 'PASS') {
+        result.stages.push({ stage: 'boot', status: guest.boot.status, durationMs: 0, summary: guest.boot.summary });
       }
-      if (verdict.test) end(verdict.test.status, verdict.test.summary);
+      const compared = await compareAgainstBase({
+        jobId: input.jobId,
+        container,
+        dirs: dir,
+        accel,
+        bootTimeoutSeconds: settings.job.bootTimeoutSeconds,
+        reruns: settings.job.reruns,
+        suites: runnable,
+        series: seriesResults,
+        keyParts,
+        suiteVersion,
+        unavailable: baseUnavailable,
+        cache,
+        log: (t) => { onEvent({ type: 'log', stage: 'test', text: t }); },
+        checkAborted,
+      });
+      result.results = compared.results;
+      result.base = compared.base;
+      const verdict = comparedVerdict(compared.results);
+      end(verdict.status, verdict.summary);
     }
   } catch (e) {
     const reason: unknown = deadline.signal.aborted ? deadline.signal.reason : e;

@@ -1,5 +1,6 @@
 /** TypeBox schemas shared by the routes: validation, types and OpenAPI at once. */
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
+import type { ComparedResult } from '../domain/compare.ts';
 
 export const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
 
@@ -63,4 +64,34 @@ export const SubmitReply = Type.Object({
   created: Type.Boolean(),
   series: SeriesSummary,
   jobs: Type.Array(JobSummary),
+});
+
+const Tally = Type.Object({ fails: Type.Integer(), runs: Type.Integer() }, { description: 'failed runs out of runs ("fails:runs")' });
+
+export const TestResultView = Type.Object({
+  suite: Type.String(),
+  test: Type.String(),
+  status: Type.String({ description: 'PASS, FAIL, ERROR or SKIP in the series\' first run' }),
+  detail: Type.String(),
+  baseStatus: Type.Union([Type.String(), Type.Null()], { description: 'the same test on the base kernel; null when the base has no such test or was not run' }),
+  comparison: Type.Union([Type.Literal('new-failure'), Type.Literal('pre-existing'), Type.Literal('fixed'), Type.Literal('flaky'), Type.Literal('unchanged'), Type.Literal('no-base')], { description: 'new-failure is blamed on the series; pre-existing, flaky and fixed are not' }),
+  seriesRuns: Tally,
+  baseRuns: Type.Union([Tally, Type.Null()]),
+});
+
+export function testResultView(t: ComparedResult): Static<typeof TestResultView> {
+  return { suite: t.suite, test: t.test, status: t.status, detail: t.detail, baseStatus: t.baseStatus, comparison: t.comparison, seriesRuns: t.seriesRuns, baseRuns: t.baseRuns };
+}
+
+export const BaseComparisonView = Type.Object({
+  commit: Type.String(),
+  suites: Type.Array(
+    Type.Object({
+      suite: Type.String(),
+      source: Type.Union([Type.Literal('cached'), Type.Literal('run'), Type.Literal('unavailable')]),
+      jobId: Type.Union([Type.String(), Type.Null()]),
+      summary: Type.String(),
+    }),
+  ),
+  rerun: Type.Union([Type.Object({ tests: Type.Integer(), times: Type.Integer() }), Type.Null()]),
 });

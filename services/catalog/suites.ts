@@ -16,12 +16,21 @@ export const SuiteManifestSchema = Type.Object(
     description: Type.String(),
     /** The whole suite in the guest is killed after this many seconds (ERROR, not a hung job). */
     timeoutSeconds: Type.Integer({ minimum: 1, maximum: 7200 }),
+    /** Each test of the suite is killed after this many seconds (for suites whose run.sh uses the guest's ktap.sh). */
+    testTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7200 })),
     /** Kernel config lines the suite needs, e.g. "CONFIG_IO_URING=y". */
     kconfig: Type.Array(Type.String({ pattern: KCONFIG_LINE.source })),
     build: Type.Object(
       {
         /** Commands run in the suite folder when the runner image is built. */
         image: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+        /**
+         * Commands run in the job container after the kernel is built, once
+         * for the tree under test and once for the base: cwd is the suite
+         * folder, SRC the tree, OBJ its build folder, OUT an empty folder
+         * whose files are laid over the suite's folder in the guest.
+         */
+        tree: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
       },
       { additionalProperties: false },
     ),
@@ -56,6 +65,9 @@ export class SuiteCatalog {
         accessSync(join(dir, entry.name, m.run), constants.X_OK);
       } catch {
         throw new PatchbayError('SUITES_INVALID', `${path}: run script "${m.run}" is missing or not executable`);
+      }
+      if (m.testTimeoutSeconds !== undefined && m.testTimeoutSeconds > m.timeoutSeconds) {
+        throw new PatchbayError('SUITES_INVALID', `${path}: testTimeoutSeconds (${m.testTimeoutSeconds}) exceeds timeoutSeconds (${m.timeoutSeconds})`);
       }
       suites.push(m);
     }

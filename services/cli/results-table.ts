@@ -1,6 +1,7 @@
 /** The plain-text results table the CLI ends with. */
 import type { JobResult } from '../domain/job.ts';
 import { countStatuses } from '../domain/job.ts';
+import { formatTally } from '../domain/compare.ts';
 import { formatDuration } from './progress.ts';
 
 function table(rows: string[][]): string {
@@ -12,9 +13,16 @@ export function renderResult(r: JobResult): string {
   const out: string[] = [];
   out.push('');
   if (r.results.length > 0) {
-    const rows = [['SUITE', 'TEST', 'STATUS', 'DETAIL']];
-    for (const t of r.results) rows.push([t.suite, t.test, t.status, t.detail.split('\n')[0] ?? '']);
+    const rows = [['SUITE', 'TEST', 'STATUS', 'BASE', 'AGAINST BASE', 'FAILS:RUNS', 'DETAIL']];
+    for (const t of r.results) {
+      const runs = t.baseRuns ? `${formatTally(t.seriesRuns)}/${formatTally(t.baseRuns)}` : formatTally(t.seriesRuns);
+      rows.push([t.suite, t.test, t.status, t.baseStatus ?? '-', t.comparison, runs, t.detail.split('\n')[0] ?? '']);
+    }
     out.push(table(rows), '');
+  }
+  if (r.base) {
+    const sources = r.base.suites.map((b) => `${b.suite} ${b.source === 'cached' ? `cached (job ${b.jobId ?? '?'})` : b.summary}`).join('; ');
+    out.push(`base:   ${r.base.commit.slice(0, 12)}: ${sources}${r.base.rerun ? `; ${r.base.rerun.tests} differing test(s) re-run ${r.base.rerun.times}x on both kernels` : ''}`);
   }
   for (const c of r.crashes) {
     out.push(`crash: ${c.title}`, `  fingerprint ${c.fingerprint}${c.culprit ? `, culprit ${c.culprit}` : ''}`);

@@ -2,7 +2,7 @@
  * Builds the executor's dependencies from the configuration: the one place
  * the CLI turns config into live objects.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { SuiteCatalog } from '../catalog/suites.ts';
@@ -31,11 +31,10 @@ export function loadCatalogs(config: Config): Catalogs {
   return { trees, suites, kernelFragment };
 }
 
-/** Structured logs go to a file under the cache; the terminal shows progress. */
+/** Structured logs go to a file (the terminal shows progress), or to standard output in a container. */
 export function makeLogger(config: Config): Logger {
-  const dir = join(config.cacheDir, 'log');
-  mkdirSync(dir, { recursive: true });
-  return pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: join(dir, 'patchbay.jsonl'), sync: false, mkdir: true }));
+  const dest = config.logFile === null ? pino.destination({ dest: 1, sync: false }) : pino.destination({ dest: config.logFile, sync: false, mkdir: true });
+  return pino({ level: config.logLevel, base: { pid: process.pid } }, dest);
 }
 
 export function makeExecutorDeps(config: Config, hostEnv: NodeJS.ProcessEnv, logger: Logger): { deps: ExecutorDeps; engine: DockerEngine } {
@@ -48,6 +47,7 @@ export function makeExecutorDeps(config: Config, hostEnv: NodeJS.ProcessEnv, log
     settings: {
       cacheDir: config.cacheDir,
       imagesDir: config.imagesDir,
+      suitesDir: config.suitesDir,
       baseImage: config.docker.baseImage,
       ccacheVolume: config.docker.ccacheVolume,
       hostEnv,

@@ -38,6 +38,8 @@ export const ConfigSchema = Type.Object({
     pids: Type.Integer({ minimum: 64 }),
     /** kvm, tcg, or auto (a probe boot decides). */
     accel: Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')]),
+    /** Re-runs, on both kernels, of a test whose outcome differs from the base (0: none). */
+    reruns: Type.Integer({ minimum: 0, maximum: 10 }),
   }),
   /** PostgreSQL (postgresql://...) for the service's state; null: embedded PGlite under cacheDir. */
   databaseUrl: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
@@ -67,6 +69,8 @@ export const ConfigSchema = Type.Object({
     server: Type.String({ pattern: '^https?://' }),
     token: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
   }),
+  /** Structured logs (JSON lines): this file, or standard output when null (PATCHBAY_LOG_FILE=-, for containers). */
+  logFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
 });
 export type Config = Static<typeof ConfigSchema>;
@@ -106,6 +110,7 @@ export function loadConfig(env: Env = {}): Config {
       cpus: int(env, 'PATCHBAY_JOB_CPUS', 0) || availableParallelism(),
       pids: int(env, 'PATCHBAY_JOB_PIDS', 4096),
       accel: env.PATCHBAY_ACCEL ?? 'auto',
+      reruns: int(env, 'PATCHBAY_RERUNS', 3),
     },
     databaseUrl: env.DATABASE_URL === undefined || env.DATABASE_URL === '' ? null : env.DATABASE_URL,
     dataDir: resolve(env.PATCHBAY_DATA ?? join(env.XDG_DATA_HOME ?? join(home, '.local', 'share'), 'patchbay')),
@@ -130,6 +135,7 @@ export function loadConfig(env: Env = {}): Config {
       server: env.PATCHBAY_SERVER ?? 'http://127.0.0.1:8080',
       token: env.PATCHBAY_TOKEN === undefined || env.PATCHBAY_TOKEN === '' ? null : env.PATCHBAY_TOKEN,
     },
+    logFile: env.PATCHBAY_LOG_FILE === '-' ? null : resolve(env.PATCHBAY_LOG_FILE || join(cacheDir, 'log', 'patchbay.jsonl')),
     logLevel: env.PATCHBAY_LOG_LEVEL ?? 'info',
   };
   return validate(config);

@@ -4,6 +4,7 @@
  * channel) to statuses. The executor runs things; this decides.
  */
 import type { ApplyFailure, BuildMode, CompilerDiagnostic } from './build.ts';
+import type { ComparedResult } from './compare.ts';
 import { findCrashes, type CrashReport } from './console.ts';
 import { flattenKtap, parseKtap } from './ktap.ts';
 import { type Stage, type Status, type TestStatus, worstStatus } from './status.ts';
@@ -24,6 +25,15 @@ export interface TestResult {
   detail: string;
 }
 
+/** How the series' results were compared with the base kernel's. */
+export interface BaseComparison {
+  commit: string;
+  /** Per suite: where its base results came from, or why there are none. */
+  suites: Array<{ suite: string; source: 'cached' | 'run' | 'unavailable'; jobId: string | null; summary: string }>;
+  /** The differing tests re-run on both kernels, and how many times each. */
+  rerun: { tests: number; times: number } | null;
+}
+
 export interface JobResult {
   jobId: string;
   status: Status;
@@ -38,7 +48,10 @@ export interface JobResult {
   accel: 'kvm' | 'tcg' | null;
   buildMode: BuildMode | null;
   stages: StageRun[];
-  results: TestResult[];
+  /** Every test of the series' run, compared with the base. */
+  results: ComparedResult[];
+  /** Null when the tests did not run (the job ended before them). */
+  base: BaseComparison | null;
   crashes: CrashReport[];
   applyFailure: ApplyFailure | null;
   buildErrors: CompilerDiagnostic[];
@@ -49,11 +62,12 @@ export interface JobResult {
   durationMs: number;
 }
 
-/** Markers the guest init prints on the console. */
+/** Markers the guest prints on the console (the init, and ktap.sh per test). */
 export const GUEST_MARKERS = {
   init: 'patchbay: init started',
   suiteStart: /^(?:\[[\s\d.]+\]\s*)?patchbay: suite (\S+) start/,
   suiteEnd: /^(?:\[[\s\d.]+\]\s*)?patchbay: suite (\S+) end/,
+  test: /^(?:\[[\s\d.]+\]\s*)?patchbay: test ([^/\s]+)\/(\S+) (start|end)$/,
   done: 'patchbay: all suites done',
 } as const;
 
@@ -64,6 +78,7 @@ export interface GuestRun {
   exitCode: number | null;
   timedOut: boolean;
   timeoutSeconds: number;
+  /** The suites run, in order; a suite may appear more than once (re-runs). */
   suites: readonly string[];
 }
 
@@ -74,22 +89,47 @@ export interface GuestVerdict {
   crashes: CrashReport[];
 }
 
-/** Which suite was running at each console line (null before/between suites). */
-function suiteAtLine(lines: readonly string[]): (line: number) => string | null {
-  const spans: Array<{ suite: string; from: number; to: number }> = [];
-  let open: { suite: string; from: number } | null = null;
-  lines.forEach((text, i) => {
+interface Span {
+  suite: string;
+  /** The test announced by ktap.sh, and which run of it (0-based) this is. */
+  test: string | null;
+  occurrence: number;
+  from: number;
+  to: number;
+}
+
+/** What was running at each console line (1-based): the innermost suite or test span. */
+function spansOf(lines: readonly string[]): (line: number) => Span | null {
+  const suites: Span[] = [];
+  const tests: Span[] = [];
+  const seen = new Map<string, number>();
+  let suite: Span | null = null;
+  let test: Span | null = null;
+  for (const [i, text] of lines.entries()) {
+    const n = i + 1;
     const start = GUEST_MARKERS.suiteStart.exec(text);
-    if (start?.[1] !== undefined) open = { suite: start[1], from: i + 1 };
+    if (start?.[1] !== undefined) suite = { suite: start[1], test: null, occurrence: 0, from: n, to: Number.POSITIVE_INFINITY };
     const end = GUEST_MARKERS.suiteEnd.exec(text);
-    if (end?.[1] !== undefined && open) {
-      spans.push({ ...open, to: i + 1 });
-      open = null;
+    if (end?.[1] !== undefined && suite) {
+      suites.push({ ...suite, to: n });
+      suite = null;
     }
-  });
-  const last = open as { suite: string; from: number } | null;
-  if (last) spans.push({ ...last, to: Number.POSITIVE_INFINITY });
-  return (line) => spans.find((s) => line >= s.from && line <= s.to)?.suite ?? null;
+    const t = GUEST_MARKERS.test.exec(text);
+    if (t?.[1] !== undefined && t[2] !== undefined) {
+      if (t[3] === 'start') {
+        const key = `${t[1]}\0${t[2]}`;
+        const occurrence = seen.get(key) ?? 0;
+        seen.set(key, occurrence + 1);
+        test = { suite: t[1], test: t[2], occurrence, from: n, to: Number.POSITIVE_INFINITY };
+      } else if (test) {
+        tests.push({ ...test, to: n });
+        test = null;
+      }
+    }
+  }
+  if (suite) suites.push(suite);
+  if (test) tests.push(test);
+  return (line) => tests.find((s) => line >= s.from && line <= s.to) ?? suites.find((s) => line >= s.from && line <= s.to) ?? null;
 }
 
 /** Judges the boot and test stages from one guest run. */
@@ -133,20 +173,29 @@ export function judgeGuestRun(run: GuestRun): GuestVerdict {
     }
   }
 
-  // A splat while a suite ran fails that suite, whatever its tests printed.
-  const suiteAt = suiteAtLine(lines);
+  // A splat while a test ran fails that test, whatever it printed; one
+  // outside any test fails its suite as a row of its own.
+  const at = spansOf(lines);
   for (const c of crashes.filter((x) => x.line >= initLine)) {
-    const suite = suiteAt(c.line) ?? '(between suites)';
-    results.push({
-      suite,
-      test: `kernel-${c.kind}`,
-      status: 'FAIL',
-      detail: `${c.title} [${c.fingerprint}]${c.culprit ? ` in ${c.culprit}` : ''}`,
-    });
+    const span = at(c.line);
+    const what = `kernel ${c.kind}: ${c.title} [${c.fingerprint}]${c.culprit ? ` in ${c.culprit}` : ''}`;
+    if (span?.test != null) {
+      const rows = results.filter((r) => r.suite === span.suite && r.test === span.test);
+      const row = rows[span.occurrence];
+      if (row) {
+        row.status = 'FAIL';
+        if (!row.detail.includes(c.fingerprint)) row.detail = row.detail === '' ? what : `${what}\n${row.detail}`;
+      } else {
+        // The guest died in this test (a panic): it never printed a result.
+        results.push({ suite: span.suite, test: span.test, status: 'FAIL', detail: what });
+      }
+      continue;
+    }
+    results.push({ suite: span?.suite ?? '(between suites)', test: `kernel-${c.kind}`, status: 'FAIL', detail: what });
   }
 
   if (!finished && run.timedOut) {
-    const running = suiteAt(lines.length);
+    const running = at(lines.length)?.suite ?? null;
     results.push({
       suite: running ?? '(guest)',
       test: '(timeout)',

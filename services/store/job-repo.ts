@@ -8,6 +8,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { BuildMode } from '../domain/build.ts';
 import { PatchbayError } from '../domain/errors.ts';
 import type { JobResult, StageName, StageRun, TestResult } from '../domain/job.ts';
+import type { ComparedResult, Comparison } from '../domain/compare.ts';
 import type { Status, TestStatus } from '../domain/status.ts';
 import type { Database, JobStatus, JobsTable } from './schema.ts';
 import { afterCursor, checkLimit, cleanText, decodeCursor, guard, jsonb, newId, sqlState, toPage, type Page } from './util.ts';
@@ -120,7 +121,7 @@ function durationMs(ms: number): number {
  * twice (two WARNINGs in one suite, a KTAP file that repeats a name); later
  * ones become "name (2)", "name (3)" so nothing is lost.
  */
-export function uniqueTestNames(results: readonly TestResult[]): TestResult[] {
+export function uniqueTestNames<T extends TestResult>(results: readonly T[]): T[] {
   const seen = new Set<string>();
   return results.map((r) => {
     const suite = cleanText(r.suite);
@@ -223,7 +224,7 @@ export class JobRepo {
   }
 
   /** The recorded stage runs (in order) and test results of a job. */
-  async results(jobId: string): Promise<{ stages: StageRun[]; tests: TestResult[] }> {
+  async results(jobId: string): Promise<{ stages: StageRun[]; tests: ComparedResult[] }> {
     return guard('could not read the job results', async () => {
       const stages = await this.#db
         .selectFrom('stage_runs')
@@ -233,7 +234,7 @@ export class JobRepo {
         .execute();
       const tests = await this.#db
         .selectFrom('test_results')
-        .select(['suite', 'test', 'status', 'detail'])
+        .select(['suite', 'test', 'status', 'detail', 'base_status', 'comparison', 'series_fails', 'series_runs', 'base_fails', 'base_runs'])
         .where('job_id', '=', jobId)
         .orderBy('suite', 'asc')
         .orderBy('test', 'asc')
@@ -245,7 +246,16 @@ export class JobRepo {
           durationMs: s.duration_ms,
           summary: s.summary,
         })),
-        tests: tests.map((t) => ({ suite: t.suite, test: t.test, status: t.status as TestStatus, detail: t.detail })),
+        tests: tests.map((t) => ({
+          suite: t.suite,
+          test: t.test,
+          status: t.status as TestStatus,
+          detail: t.detail,
+          baseStatus: t.base_status as TestStatus | null,
+          comparison: t.comparison as Comparison,
+          seriesRuns: { fails: t.series_fails, runs: t.series_runs },
+          baseRuns: t.base_fails === null || t.base_runs === null ? null : { fails: t.base_fails, runs: t.base_runs },
+        })),
       };
     });
   }
@@ -379,13 +389,25 @@ async function replaceRows(
   trx: Transaction<Database>,
   jobId: string,
   stages: ReadonlyArray<Database['stage_runs']>,
-  tests: readonly TestResult[],
+  tests: readonly ComparedResult[],
 ): Promise<void> {
   await trx.deleteFrom('stage_runs').where('job_id', '=', jobId).execute();
   await trx.deleteFrom('test_results').where('job_id', '=', jobId).execute();
   if (stages.length > 0) await trx.insertInto('stage_runs').values([...stages]).execute();
   for (let i = 0; i < tests.length; i += 1000) {
-    const chunk = tests.slice(i, i + 1000).map((t) => ({ job_id: jobId, ...t }));
+    const chunk = tests.slice(i, i + 1000).map((t) => ({
+      job_id: jobId,
+      suite: t.suite,
+      test: t.test,
+      status: t.status,
+      detail: t.detail,
+      base_status: t.baseStatus,
+      comparison: t.comparison,
+      series_fails: t.seriesRuns.fails,
+      series_runs: t.seriesRuns.runs,
+      base_fails: t.baseRuns?.fails ?? null,
+      base_runs: t.baseRuns?.runs ?? null,
+    }));
     await trx.insertInto('test_results').values(chunk).execute();
   }
 }

@@ -95,6 +95,12 @@ export interface TestResultsTable {
   test: string;
   status: string;
   detail: string;
+  base_status: string | null;
+  comparison: string;
+  series_fails: number;
+  series_runs: number;
+  base_fails: number | null;
+  base_runs: number | null;
 }
 
 export interface TokensTable {

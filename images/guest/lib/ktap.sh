@@ -9,14 +9,61 @@
 #
 # The list file has one test per line: NAME COMMAND [ARGS...]. Lines
 # starting with # are ignored. When PATCHBAY_ONLY is set (names separated
-# by spaces), only those tests run.
+# by spaces), only those tests run (see ktap_selected).
 
 KTAP_SPLAT='BUG:|WARNING:|Oops|KASAN:|UBSAN:|general protection fault|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: task .* blocked|rcu_.*detected stalls|Kernel panic'
 
+# A test runs when PATCHBAY_ONLY is unset, or names it or one of its
+# subtests ("NAME.sub").
 ktap_selected() {
   [ -z "${PATCHBAY_ONLY:-}" ] && return 0
-  for want in $PATCHBAY_ONLY; do [ "$want" = "$1" ] && return 0; done
+  for want in $PATCHBAY_ONLY; do
+    case "$want" in "$1"|"$1".*) return 0 ;; esac
+  done
   return 1
+}
+
+# State letter of a process (R, S, D, Z, ...), empty once it is reaped.
+# Shell builtins only: polling must not cost a fork under TCG.
+ktap_state() {
+  st=
+  [ -r "/proc/$1/status" ] || return 0
+  while read -r k v _; do
+    if [ "$k" = State: ]; then st=$v; return 0; fi
+  done < "/proc/$1/status"
+}
+
+# Whole seconds since boot.
+ktap_now() {
+  read -r up _ < /proc/uptime
+  now=${up%.*}
+}
+
+# ktap_wait PID LIMIT: waits for PID at most LIMIT seconds; sets rc to its
+# exit status, "timeout" when it had to be killed, or "stuck" when even
+# SIGKILL did not end it within 10 s (a task hung in the kernel: its kernel
+# stack is printed and it is left behind).
+ktap_wait() {
+  pid=$1
+  ktap_now; deadline=$((now + $2))
+  while [ "$now" -lt "$deadline" ]; do
+    ktap_state "$pid"
+    if [ -z "$st" ] || [ "$st" = Z ]; then wait "$pid"; rc=$?; return 0; fi
+    sleep 0.1; ktap_now
+  done
+  kill -9 "$pid" 2>/dev/null
+  deadline=$((now + 10))
+  while [ "$now" -lt "$deadline" ]; do
+    ktap_state "$pid"
+    if [ -z "$st" ] || [ "$st" = Z ]; then wait "$pid"; rc=timeout; return 0; fi
+    sleep 0.1; ktap_now
+  done
+  echo "# pid $pid stuck in state $st, wchan $(cat "/proc/$pid/wchan" 2>/dev/null)" >> /tmp/ktap.out
+  sed 's/^/# stack: /' "/proc/$pid/stack" 2>/dev/null >> /tmp/ktap.out
+  for task in /proc/"$pid"/task/*; do
+    echo "# thread ${task##*/}: $(sed -n 's/^State:[[:space:]]*//p' "$task/status" 2>/dev/null), wchan $(cat "$task/wchan" 2>/dev/null)" >> /tmp/ktap.out
+  done
+  rc=stuck
 }
 
 # ktap_run_list LISTFILE TIMEOUT SUITE
@@ -37,8 +84,8 @@ ktap_run_list() {
     echo "patchbay: test $suite/$name start" > /dev/kmsg
     start=$(cut -d' ' -f1 /proc/uptime)
     # The test's own output becomes KTAP diagnostics; stdin is empty.
-    timeout -s KILL "$limit" sh -c "exec $cmd" < /dev/null > /tmp/ktap.out 2>&1
-    rc=$?
+    sh -c "exec $cmd" < /dev/null > /tmp/ktap.out 2>&1 &
+    ktap_wait $! "$limit"
     took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')
     echo "patchbay: test $suite/$name end" > /dev/kmsg
     sed -e 's/^/# /' /tmp/ktap.out | tail -n 40
@@ -51,7 +98,8 @@ ktap_run_list() {
     case "$rc" in
       0) echo "ok $i $name # time=${took}s" ;;
       77|4) echo "ok $i $name # SKIP exit $rc" ;;
-      137) echo "not ok $i $name # TIMEOUT ${limit} seconds" ;;
+      timeout) echo "not ok $i $name # TIMEOUT ${limit} seconds" ;;
+      stuck) echo "not ok $i $name # TIMEOUT ${limit} seconds; SIGKILL did not end it (stuck in the kernel)" ;;
       *) echo "not ok $i $name # exit=$rc time=${took}s" ;;
     esac
   done < "$sel"

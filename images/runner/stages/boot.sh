@@ -45,7 +45,7 @@ done < "$plan"
 # Dynamic executables get their libraries (and the loader) at the same paths.
 find "$root/patchbay" -type f -perm -u+x -print0 | while IFS= read -r -d '' f; do
   [ "$(head -c4 "$f" | tr -d '\0')" = $'\x7fELF' ] || continue
-  ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
+  { ldd "$f" 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
 done | sort -u | while read -r lib; do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"

@@ -36,6 +36,7 @@ pre.log{background:#0d1117;color:#d1d5da;padding:.8em;max-height:32em;overflow:a
 .PASS{background:#1a7f37}.FAIL{background:#cf222e}.ERROR{background:#bf8700}.MISS{background:#6e7781}.SKIP{background:#8c959f}
 .queued,.running{background:#0969da}.cancelled{background:#57606a}
 ol.timeline{list-style:none;padding:0;display:flex;gap:.4em;flex-wrap:wrap}ol.timeline li{border:1px solid #d0d7de;padding:.3em .6em;border-radius:4px;background:#fff}
+tr.cmp-new-failure td{background:#ffebe9}tr.cmp-flaky td,tr.cmp-pre-existing td{background:#fff8c5}tr.cmp-fixed td{background:#dafbe1}
 .muted{color:#57606a}`;
 
 export function page(title: string, body: Html): string {

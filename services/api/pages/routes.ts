@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PatchbayError } from '../../domain/errors.ts';
+import { type ComparedResult, type Comparison, formatTally } from '../../domain/compare.ts';
 import type { Store } from '../../store/db.ts';
 import { Html, badge, duration, html, page } from './html.ts';
 
@@ -82,10 +83,16 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
     const r = job.result;
     const live = job.status === 'queued' || job.status === 'running';
     const timeline = html`<ol class="timeline" id="timeline">${stages.map((s) => html`<li data-stage="${s.stage}">${s.stage} ${badge(s.status)} ${duration(s.durationMs)}<br><span class="muted">${s.summary}</span></li>`)}</ol>`;
+    // Blamed first, then what differs, then the rest, each in suite/test order.
+    const rank: Record<Comparison, number> = { 'new-failure': 0, 'no-base': 1, flaky: 2, 'pre-existing': 3, fixed: 4, unchanged: 5 };
+    const ordered = [...tests].sort((a, b) => rank[a.comparison] - rank[b.comparison]);
+    const runs = (t: ComparedResult): string => (t.baseRuns ? `${formatTally(t.seriesRuns)} / ${formatTally(t.baseRuns)}` : formatTally(t.seriesRuns));
     const results = tests.length === 0 ? html`<p class="muted">No test results${live ? ' yet' : ''}.</p>` : html`
-      <table id="results"><thead><tr><th>Suite</th><th>Test</th><th>Status</th><th>Detail</th></tr></thead><tbody>
-      ${tests.map((t) => html`<tr><td>${t.suite}</td><td>${t.test}</td><td>${badge(t.status)}</td><td><pre>${t.detail}</pre></td></tr>`)}
+      <table id="results"><thead><tr><th>Suite</th><th>Test</th><th>Status</th><th>Base</th><th>Against base</th><th title="failed runs : runs, series / base">Fails:runs</th><th>Detail</th></tr></thead><tbody>
+      ${ordered.map((t) => html`<tr class="cmp-${t.comparison}"><td>${t.suite}</td><td>${t.test}</td><td>${badge(t.status)}</td><td>${t.baseStatus === null ? html`<span class="muted">-</span>` : badge(t.baseStatus)}</td><td>${t.comparison}</td><td>${runs(t)}</td><td><pre>${t.detail}</pre></td></tr>`)}
       </tbody></table>`;
+    const cmp = r?.base ?? null;
+    const baseInfo = cmp === null ? '' : html`<p id="base-comparison">Compared with the base <code>${cmp.commit.slice(0, 12)}</code>: ${cmp.suites.map((b) => html`${b.suite} ${b.source === 'cached' && b.jobId ? html`(cached from <a href="/jobs/${b.jobId}">${b.jobId}</a>)` : html`(${b.summary})`} `)}${cmp.rerun ? html`· ${cmp.rerun.tests} differing test(s) re-run ${cmp.rerun.times} time(s) on both kernels` : ''}</p>`;
     const crashes = (r?.crashes ?? []).map((c) => html`<h3>${c.title}</h3><p>fingerprint <code>${c.fingerprint}</code>${c.culprit ? html`, culprit <code>${c.culprit}</code>` : ''}</p><pre>${c.excerpt}</pre>`);
     const artifacts = (r?.artifacts ?? []).map((name) => html`<li><a href="/api/v1/jobs/${job.id}/artifacts/${name}">${name}</a></li>`);
     const logUrl = `/api/v1/jobs/${job.id}/log`;
@@ -95,7 +102,7 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
         · suites ${job.suites.join(', ')}${job.accel ? ` · ${job.accel.toUpperCase()}` : ''}${job.buildMode ? ` · ${job.buildMode} build` : ''}</p>
       <p>${job.summary}</p>
       <h2>Stages</h2>${timeline}
-      <h2>Results</h2>${results}
+      <h2>Results</h2>${baseInfo}${results}
       ${crashes.length > 0 ? html`<h2>Crashes</h2>${crashes}` : ''}
       <h2>Log</h2><p class="muted"><a href="${logUrl}">whole log as text</a></p><pre class="log" id="log" data-src="${logUrl}" data-live="${live ? '1' : '0'}"></pre>
       ${artifacts.length > 0 ? html`<h2>Artifacts</h2><ul>${artifacts}</ul>` : ''}

@@ -8,7 +8,7 @@ import { PatchbayError } from '../../domain/errors.ts';
 import type { JobQueue } from '../../queue/job-queue.ts';
 import type { JobLogs, LogEntry } from '../../queue/logs.ts';
 import type { JobStatus, Store } from '../../store/db.ts';
-import { ErrorBody, JobSummary, Paging, Status } from '../schemas.ts';
+import { BaseComparisonView, ErrorBody, JobSummary, Paging, Status, TestResultView, testResultView } from '../schemas.ts';
 import { jobView } from '../views.ts';
 
 export interface JobRoutesOptions {
@@ -31,7 +31,9 @@ const JobDetail = Type.Intersect([JobSummary, Type.Object({
   buildMode: Type.Union([Type.String(), Type.Null()]),
   error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   stages: Type.Array(Type.Object({ stage: Type.String(), status: Type.String(), durationMs: Type.Integer(), summary: Type.String() })),
-  results: Type.Array(Type.Object({ suite: Type.String(), test: Type.String(), status: Type.String(), detail: Type.String() })),
+  results: Type.Array(TestResultView),
+  /** How the results were compared with the base kernel; null before the tests ran. */
+  baseComparison: Type.Union([BaseComparisonView, Type.Null()]),
   crashes: Type.Array(Type.Object({ kind: Type.String(), title: Type.String(), fingerprint: Type.String(), culprit: Type.Union([Type.String(), Type.Null()]), frames: Type.Array(Type.String()) })),
   artifacts: Type.Array(Type.Object({ name: Type.String(), url: Type.String() })),
   log: Type.String(),
@@ -63,7 +65,8 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
       buildMode: job.buildMode,
       error: job.errorCode ? { code: job.errorCode, message: job.errorMessage ?? '' } : null,
       stages: stages.map((s) => ({ stage: s.stage, status: s.status, durationMs: s.durationMs, summary: s.summary })),
-      results: tests.map((t) => ({ suite: t.suite, test: t.test, status: t.status, detail: t.detail })),
+      results: tests.map(testResultView),
+      baseComparison: r?.base ?? null,
       crashes: (r?.crashes ?? []).map((c) => ({ kind: c.kind, title: c.title, fingerprint: c.fingerprint, culprit: c.culprit, frames: c.frames })),
       artifacts: (r?.artifacts ?? []).map((name) => ({ name, url: `/api/v1/jobs/${job.id}/artifacts/${name}` })),
       log: `/api/v1/jobs/${job.id}/log`,

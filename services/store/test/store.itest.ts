@@ -9,12 +9,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
+import { MIGRATIONS } from '../migrations/index.ts';
 import { PatchbayError } from '../../domain/errors.ts';
+import type { ComparedResult } from '../../domain/compare.ts';
 import type { JobResult } from '../../domain/job.ts';
 import { parseMessage } from '../../domain/mbox.ts';
 import { assembleSeries, type Series } from '../../domain/series.ts';
 import { jobIdempotencyKey, openDatabase, seriesContentHash, type Store } from '../db.ts';
 import { startPostgres } from './postgres-server.ts';
+
+const unchanged: Pick<ComparedResult, 'baseStatus' | 'comparison' | 'seriesRuns' | 'baseRuns'> = {
+  baseStatus: 'PASS',
+  comparison: 'unchanged',
+  seriesRuns: { fails: 0, runs: 1 },
+  baseRuns: { fails: 0, runs: 1 },
+};
 
 /** Every byte 0x80..0xff, as the latin1 "binary string" MailMessage.raw holds. */
 const HIGH_BYTES = Array.from({ length: 128 }, (_, i) => String.fromCharCode(0x80 + i)).join('');
@@ -88,11 +97,21 @@ function jobResult(jobId: string, overrides: Partial<JobResult> = {}): JobResult
       { stage: 'test', status: 'FAIL', durationMs: 5000, summary: '1 PASS, 1 FAIL' },
     ],
     results: [
-      { suite: 'kbuf', test: 'buf-ring', status: 'PASS', detail: '' },
-      { suite: 'kbuf', test: 'recv-bundle', status: 'FAIL', detail: 'got -22\u0000 from the console' },
-      { suite: 'kbuf', test: 'kernel-warning', status: 'FAIL', detail: 'first' },
-      { suite: 'kbuf', test: 'kernel-warning', status: 'FAIL', detail: 'second' },
+      { suite: 'kbuf', test: 'buf-ring', status: 'PASS', detail: '', ...unchanged },
+      {
+        suite: 'kbuf',
+        test: 'recv-bundle',
+        status: 'FAIL',
+        detail: 'got -22\u0000 from the console',
+        baseStatus: 'PASS',
+        comparison: 'new-failure',
+        seriesRuns: { fails: 4, runs: 4 },
+        baseRuns: { fails: 0, runs: 4 },
+      },
+      { suite: 'kbuf', test: 'kernel-warning', status: 'FAIL', detail: 'first', baseStatus: null, comparison: 'no-base', seriesRuns: { fails: 1, runs: 1 }, baseRuns: null },
+      { suite: 'kbuf', test: 'kernel-warning', status: 'FAIL', detail: 'second', baseStatus: null, comparison: 'no-base', seriesRuns: { fails: 1, runs: 1 }, baseRuns: null },
     ],
+    base: { commit: 'a'.repeat(40), suites: [{ suite: 'kbuf', source: 'run', jobId: 'x', summary: 'run in this job' }], rerun: { tests: 1, times: 3 } },
     crashes: [],
     applyFailure: null,
     buildErrors: [],
@@ -150,7 +169,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       await store.close();
       store = await backend.open();
       const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(store.db);
-      assert.deepEqual(applied.rows.map((r) => r.name), ['0001_initial']);
+      assert.deepEqual(applied.rows.map((r) => r.name), Object.keys(MIGRATIONS).sort());
       assert.equal((await store.series.get(s.id))?.title, s.title);
     });
 
@@ -371,7 +390,12 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
         ['test', 'FAIL', 5000],
       ]);
       assert.deepEqual(stored.tests.map((t) => t.test), ['buf-ring', 'kernel-warning', 'kernel-warning (2)', 'recv-bundle']);
-      assert.equal(stored.tests.find((t) => t.test === 'recv-bundle')?.detail, 'got -22\uFFFD from the console');
+      const bundle = stored.tests.find((t) => t.test === 'recv-bundle');
+      assert.equal(bundle?.detail, 'got -22\uFFFD from the console');
+      assert.equal(bundle.comparison, 'new-failure');
+      assert.equal(bundle.baseStatus, 'PASS');
+      assert.deepEqual([bundle.seriesRuns, bundle.baseRuns], [{ fails: 4, runs: 4 }, { fails: 0, runs: 4 }]);
+      assert.equal(stored.tests.find((t) => t.test === 'kernel-warning')?.baseRuns, null);
       const full = await store.jobs.get(job.id);
       assert.equal(full?.result?.status, 'FAIL');
       assert.equal(full.result.results.length, 4);
@@ -382,7 +406,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
         stage: null,
         summary: '1 PASS',
         stages: [{ stage: 'test', status: 'PASS', durationMs: 10, summary: '1 PASS' }],
-        results: [{ suite: 'kbuf', test: 'buf-ring', status: 'PASS', detail: '' }],
+        results: [{ suite: 'kbuf', test: 'buf-ring', status: 'PASS', detail: '', ...unchanged }],
         error: { code: 'X', message: 'y' },
       });
       const again = await store.jobs.recordResult(job.id, rerun);
@@ -391,7 +415,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       assert.equal(again.errorCode, 'X');
       stored = await store.jobs.results(job.id);
       assert.equal(stored.stages.length, 1);
-      assert.deepEqual(stored.tests, [{ suite: 'kbuf', test: 'buf-ring', status: 'PASS', detail: '' }]);
+      assert.deepEqual(stored.tests, [{ suite: 'kbuf', test: 'buf-ring', status: 'PASS', detail: '', ...unchanged }]);
       const counts = await store.db
         .selectFrom('test_results')
         .select((eb) => eb.fn.countAll<string | number>().as('n'))

@@ -1,0 +1,22 @@
+#!/bin/bash
+# build-tree-suites.sh OUTROOT SUITE... — runs each suite's build.tree
+# commands (its manifest) against the tree in /work/linux: cwd the suite's
+# folder, SRC the tree, OBJ its build folder, OUT=OUTROOT/SUITE (laid over
+# the suite's folder in the guest). Exit 1 naming the suite that failed.
+. /opt/patchbay/stages/lib.sh
+outroot=$1; shift
+for s in "$@"; do
+  dir=/opt/patchbay/guest/suites/$s
+  [ -f "$dir/manifest.json" ] || dir=/job/in/suites/$s
+  cmds=$(python3 -c 'import json,sys; print("\n".join((json.load(open(sys.argv[1])).get("build") or {}).get("tree") or []))' "$dir/manifest.json")
+  [ -n "$cmds" ] || continue
+  out="$outroot/$s"
+  rm -rf "$out"; mkdir -p "$out"
+  note "suite $s: building from the tree ($(git -C "$SRC" rev-parse --short HEAD))"
+  start=$(date +%s)
+  if ! (cd "$dir" && SRC=$SRC OBJ=$OBJ OUT=$out bash -euo pipefail -c "$cmds") 2>&1; then
+    note "suite $s: build from the tree failed"
+    exit 1
+  fi
+  note "suite $s: built from the tree in $(( $(date +%s) - start ))s"
+done
