@@ -89,6 +89,16 @@ export class SuiteCatalog {
     return this.suites.map((s) => s.name);
   }
 
+  /**
+   * The suites a series' changed paths select (a path equal to or under one
+   * of a suite's prefixes); every suite when none matches, so a series
+   * elsewhere in the tree still gets the whole catalogue.
+   */
+  forPaths(paths: readonly string[]): SuiteManifest[] {
+    const hit = this.suites.filter((s) => s.paths.some((prefix) => paths.some((p) => p === prefix || p.startsWith(prefix))));
+    return hit.length > 0 ? hit : [...this.suites];
+  }
+
   /** The named suites, in catalogue order, without repeats. */
   select(names: readonly string[]): SuiteManifest[] {
     const wanted = new Set(names.map((n) => this.get(n).name));

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ensureImages } from '../../runners/executor/images.ts';
 import { runJob } from '../../runners/executor/pipeline.ts';
 import { loadConfig } from '../config/config.ts';
 import { PatchbayError, errorMessage, isPatchbayError } from '../domain/errors.ts';
@@ -15,7 +16,7 @@ import { localTokenPath, parseRoles, startService } from '../serve/service.ts';
 import { openDatabase } from '../store/db.ts';
 import { ServiceClient } from './client.ts';
 import { parseMbox } from '../domain/mbox.ts';
-import { assembleSeries } from '../domain/series.ts';
+import { assembleSeries, seriesPaths } from '../domain/series.ts';
 import { Progress, formatDuration } from './progress.ts';
 import { renderResult } from './results-table.ts';
 import { loadCatalogs, makeExecutorDeps, makeLogger } from './wiring.ts';
@@ -25,6 +26,7 @@ const USAGE = `usage: patchbay <command> [options]
 commands:
   run --tree NAME --mbox FILE [--suite NAME ...] [--base COMMIT] [--json] [-v]
         apply a series to a tree, build, boot it in QEMU and run the suites
+        (default: the suites the series' paths select), compared with the base
   trees [--json]        list the configured trees
   suites [--json]       list the test suites
   demo [--port N]       start the service on embedded defaults, submit the passing
@@ -32,6 +34,8 @@ commands:
   serve [--port N] [--role api|worker|all]
         run the service (API and a worker by default) on the configured
         database (embedded PGlite unless DATABASE_URL) and Redis
+  prepare [--json]      build what a worker on this Docker host needs before its first
+                        job: the base and runner images and the tree mirrors
   token create NAME --scope submit|read|admin ...
         create an API token (printed once) in the configured database
   submit FILE | --message-id ID --inbox URL [--tree NAME] [--suite NAME ...]
@@ -67,8 +71,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   const config = loadConfig(process.env);
   const catalogs = loadCatalogs(config);
   const tree = catalogs.trees.get(values.tree ?? catalogs.trees.trees[0]?.name ?? '');
-  const suites = catalogs.suites.select(values.suite ?? ['smoke']);
   const series = assembleSeries(parseMbox(readFileSync(values.mbox).toString('latin1')));
+  const suites = values.suite ? catalogs.suites.select(values.suite) : catalogs.suites.forPaths(seriesPaths(series));
   const logger = makeLogger(config);
   const { deps, engine } = makeExecutorDeps(config, process.env, logger);
   await engine.ping();
@@ -132,7 +136,7 @@ async function cmdServe(argv: string[]): Promise<number> {
   const logger = makeLogger(config);
   const roles = parseRoles(values.role);
   const service = await startService(config, { roles, hostEnv: process.env, logger, ...(values.port ? { port: Number(values.port) } : {}) });
-  process.stderr.write(`patchbay: serving (${roles.join(' + ')})${service.url ? ` on ${service.url}` : ''}; database ${service.store.backend}, logs in ${config.cacheDir}/log\n`);
+  process.stderr.write(`patchbay: serving (${roles.join(' + ')})${service.url ? ` on ${service.url}` : ''}; database ${service.store.backend}, logs ${config.logFile === null ? 'on standard output' : `in ${config.logFile}`}\n`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {
       process.stderr.write(`patchbay: ${sig}: shutting down (running jobs get ${Math.round(config.worker.shutdownGraceMs / 1000)}s, then go back to the queue)\n`);
@@ -144,6 +148,32 @@ async function cmdServe(argv: string[]): Promise<number> {
   await service.close();
   logger.flush();
   return 0;
+}
+
+/**
+ * The host-side part of a worker's setup, done ahead of the first job: the
+ * base image (debootstrap needs the host), the runner image and the tree
+ * mirrors (a Debian source import needs the host's deb-src lines). Prints
+ * `base TAG`, `runner TAG` and `tree NAME MIRROR` lines.
+ */
+async function cmdPrepare(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } }, strict: true });
+  const config = loadConfig(process.env);
+  const catalogs = loadCatalogs(config);
+  const logger = makeLogger(config);
+  const { deps, engine } = makeExecutorDeps(config, process.env, logger);
+  const onLog = (text: string): void => { process.stderr.write(`patchbay: ${text.trimEnd()}\n`); };
+  try {
+    await engine.ping();
+    const images = await ensureImages(engine, { imagesDir: config.imagesDir, baseImage: config.docker.baseImage, env: process.env, onLog });
+    const trees: Array<{ name: string; mirror: string }> = [];
+    for (const tree of catalogs.trees.trees) trees.push({ name: tree.name, mirror: await deps.mirrors.ensure(tree, onLog) });
+    if (values.json) process.stdout.write(`${JSON.stringify({ base: images.base, runner: images.runner, trees }, null, 2)}\n`);
+    else process.stdout.write([`base ${images.base}`, `runner ${images.runner}`, ...trees.map((t) => `tree ${t.name} ${t.mirror}`)].join('\n') + '\n');
+    return 0;
+  } finally {
+    logger.flush();
+  }
 }
 
 /** Follows a job's log stream on the terminal with the same progress display as `run`. */
@@ -324,6 +354,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdServe(rest);
       case 'demo':
         return await cmdDemo(rest);
+      case 'prepare':
+        return await cmdPrepare(rest);
       case 'token':
         return await cmdToken(rest);
       case 'submit':

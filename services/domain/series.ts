@@ -376,3 +376,15 @@ export function assembleSeries(messages: readonly MailMessage[], opts: { version
 export function seriesMbox(series: Series): string {
   return toMboxrd(series.patches.map((p) => p.message));
 }
+
+/** Every path the series' patches touch (old and new names), sorted, without repeats. */
+export function seriesPaths(series: Series): string[] {
+  const paths = new Set<string>();
+  for (const p of series.patches) {
+    for (const f of p.files) {
+      if (f.oldPath !== null) paths.add(f.oldPath);
+      if (f.newPath !== null) paths.add(f.newPath);
+    }
+  }
+  return [...paths].sort();
+}

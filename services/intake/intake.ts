@@ -6,11 +6,11 @@
  * so a Redis outage between the two loses no job.
  */
 import type { Logger } from 'pino';
-import type { SuiteCatalog } from '../catalog/suites.ts';
+import type { SuiteCatalog, SuiteManifest } from '../catalog/suites.ts';
 import type { TreeCatalog } from '../catalog/trees.ts';
 import { PatchbayError } from '../domain/errors.ts';
 import { parseMbox } from '../domain/mbox.ts';
-import { type Series, assembleSeries } from '../domain/series.ts';
+import { type Series, assembleSeries, seriesPaths } from '../domain/series.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import { type Job, type SeriesRecord, type SeriesSource, type Store, jobIdempotencyKey, seriesContentHash } from '../store/db.ts';
 
@@ -39,18 +39,25 @@ export interface IntakeDeps {
   queue: JobQueue;
   trees: TreeCatalog;
   suites: SuiteCatalog;
-  defaultSuites: readonly string[];
+  /** Suites for a submission that names none: a fixed list, or those the series' changed paths select. */
+  defaultSuites: readonly string[] | 'by-paths';
   logger: Logger;
 }
 
 export class Intake {
   constructor(private readonly deps: IntakeDeps) {}
 
+  /** Without a suites list: the configured defaults, or the suites the series' paths select. */
+  private defaultSuites(series: Series): SuiteManifest[] {
+    if (this.deps.defaultSuites !== 'by-paths') return this.deps.suites.select(this.deps.defaultSuites);
+    return this.deps.suites.forPaths(seriesPaths(series));
+  }
+
   /** Parses and validates without writing anything; throws PatchbayError with a code for bad input. */
   validate(req: SubmitRequest): { series: Series; tree: string; suites: string[] } {
     const series = assembleSeries(parseMbox(req.mbox));
     const tree = this.deps.trees.get(req.tree ?? this.deps.trees.trees[0]?.name ?? '').name;
-    const suites = this.deps.suites.select(req.suites ?? this.deps.defaultSuites).map((s) => s.name);
+    const suites = (req.suites ? this.deps.suites.select(req.suites) : this.defaultSuites(series)).map((s) => s.name);
     if (suites.length === 0) throw new PatchbayError('SUITES_EMPTY', 'no suites to run');
     if (req.base !== null && !/^[\w./~^-]{1,200}$/.test(req.base)) {
       throw new PatchbayError('BASE_INVALID', `base "${req.base.slice(0, 80)}" is not a commit id or ref`);

@@ -6,41 +6,16 @@
  * CI log shows where the time goes.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import type { JobResult } from '../../../services/domain/job.ts';
-
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const fixtures = join(root, 'fixtures', 'series');
-
-function patchbayRun(mbox: string): Promise<{ code: number; result: JobResult }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'patchbay.mjs'), 'run', '--tree', 'linux-7.1.y', '--mbox', join(fixtures, mbox), '--suite', 'smoke', '--json'], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { process.stderr.write(b); });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      try {
-        resolve({ code: code ?? -1, result: JSON.parse(stdout) as JobResult });
-      } catch (e) {
-        reject(new Error(`patchbay run ${mbox} printed no JSON (exit ${code}): ${stdout.slice(0, 2000)}`, { cause: e }));
-      }
-    });
-  });
-}
+import { patchbayRun } from './patchbay-run.ts';
 
 const HOUR = 60 * 60 * 1000;
 
 describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
   test('the passing series applies, builds, boots and passes smoke', { timeout: HOUR }, async () => {
-    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox');
+    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'smoke']);
     assert.equal(result.status, 'PASS', result.summary);
     assert.equal(code, 0);
     assert.equal(result.stage, null);
@@ -66,7 +41,7 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
   });
 
   test('a series that does not apply is FAIL at apply, naming the patch and git\'s message', { timeout: HOUR }, async () => {
-    const { code, result } = await patchbayRun('fail-apply-needs-kmbuf.mbox');
+    const { code, result } = await patchbayRun('fail-apply-needs-kmbuf.mbox', ['--suite', 'smoke']);
     assert.equal(code, 0);
     assert.equal(result.status, 'FAIL');
     assert.equal(result.stage, 'apply');
@@ -80,7 +55,7 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
   });
 
   test('a series that breaks the build is FAIL at build with the compiler error', { timeout: HOUR }, async () => {
-    const { code, result } = await patchbayRun('fail-build-undeclared.mbox');
+    const { code, result } = await patchbayRun('fail-build-undeclared.mbox', ['--suite', 'smoke']);
     assert.equal(code, 0);
     assert.equal(result.status, 'FAIL');
     assert.equal(result.stage, 'build');
@@ -93,7 +68,7 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
   });
 
   test('a series whose kernel oopses at boot is FAIL at boot with a fingerprinted crash', { timeout: HOUR }, async () => {
-    const { code, result } = await patchbayRun('fail-boot-panic.mbox');
+    const { code, result } = await patchbayRun('fail-boot-panic.mbox', ['--suite', 'smoke']);
     assert.equal(code, 0);
     assert.equal(result.status, 'FAIL');
     assert.equal(result.stage, 'boot');

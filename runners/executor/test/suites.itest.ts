@@ -1,0 +1,98 @@
+/**
+ * The suites against the base kernel, through `patchbay run --json` on the
+ * real pipeline (Docker, the 7.1.8 tree, QEMU): the passing fixture passes
+ * kbuf and fuse; a series that breaks provided-buffer-ring behaviour (not
+ * the build) is FAIL with the right tests blamed, against a cached base run;
+ * a failure the base also has is not blamed; a suite that hangs is cut at
+ * its timeout and reported as ERROR.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { JobResult } from '../../../services/domain/job.ts';
+import { patchbayRun, root } from './patchbay-run.ts';
+
+const row = (r: JobResult, suite: string, test: string) => r.results.find((x) => x.suite === suite && x.test === test);
+const HOUR = 60 * 60 * 1000;
+
+describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
+  test('the passing fixture passes kbuf and fuse, and nothing it is compared with is blamed', { timeout: 2 * HOUR }, async () => {
+    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'kbuf', '--suite', 'fuse']);
+    assert.equal(code, 0);
+    assert.equal(result.status, 'PASS', result.summary);
+    assert.deepEqual(result.suites, ['fuse', 'kbuf']);
+    assert.ok(result.base, 'compared with the base');
+    assert.deepEqual(result.base.suites.map((s) => [s.suite, s.source === 'unavailable' ? s.summary : 'ok']), [['fuse', 'ok'], ['kbuf', 'ok']]);
+    assert.equal(result.results.filter((r) => r.comparison === 'new-failure').length, 0);
+    for (const t of ['buf-ring.t', 'recv-multishot.t', 'read-mshot.t', 'kbuf-ring-edges', 'kbuf-unregister-busy']) {
+      const r = row(result, 'kbuf', t);
+      assert.ok(r, `kbuf/${t} ran`);
+      assert.equal(r.status, 'PASS', `kbuf/${t}: ${r.detail}`);
+      assert.equal(r.comparison, 'unchanged');
+    }
+    // liburing's buffer-ring tests: about 30, each named as liburing names it.
+    assert.ok(result.results.filter((r) => r.suite === 'kbuf' && r.test.endsWith('.t')).length >= 30);
+    const fuse = result.results.filter((r) => r.suite === 'fuse');
+    assert.ok(fuse.length >= 3, JSON.stringify(fuse));
+    assert.ok(fuse.some((r) => r.status === 'PASS'));
+    // Whatever fails on this kernel fails on the base too: not blamed.
+    for (const r of result.results.filter((x) => x.status === 'FAIL' || x.status === 'ERROR')) {
+      assert.ok(['pre-existing', 'flaky'].includes(r.comparison), `${r.suite}/${r.test} ${r.comparison}`);
+    }
+  });
+
+  test('a series that breaks buffer-ring behaviour is FAIL with the right tests blamed', { timeout: HOUR }, async () => {
+    const { code, result } = await patchbayRun('fail-kbuf-unregister-busy.mbox', ['--suite', 'kbuf']);
+    assert.equal(code, 0);
+    assert.equal(result.status, 'FAIL', result.summary);
+    assert.equal(result.stage, 'test');
+    assert.deepEqual(result.stages.map((s) => [s.stage, s.status]).slice(0, 4), [['setup', 'PASS'], ['apply', 'PASS'], ['build', 'PASS'], ['boot', 'PASS']]);
+    assert.equal(result.base?.suites[0]?.source, 'cached', 'the base run of the first test is reused');
+    const busy = row(result, 'kbuf', 'kbuf-unregister-busy');
+    assert.ok(busy);
+    assert.equal(busy.status, 'FAIL');
+    assert.equal(busy.comparison, 'new-failure');
+    assert.equal(busy.baseStatus, 'PASS');
+    assert.deepEqual([busy.seriesRuns, busy.baseRuns], [{ fails: 4, runs: 4 }, { fails: 0, runs: 4 }], 'seen on every run of the series, never on the base');
+    assert.match(busy.detail, /unregistering a ring a pending receive uses.*-16|EBUSY|Device or resource busy/s);
+    assert.match(result.summary, /new failure\(s\): .*kbuf\/kbuf-unregister-busy/);
+    assert.equal(result.base.rerun?.times, 3);
+    // Blamed only where the base passes; what also fails there is not.
+    for (const r of result.results.filter((x) => x.comparison === 'new-failure')) assert.notEqual(r.baseStatus, 'FAIL');
+    assert.equal(row(result, 'kbuf', 'kbuf-ring-edges')?.comparison, 'unchanged', 'the edges test drains its rings before unregistering');
+  });
+
+  test('a failure the base also has is not blamed; a suite that hangs is cut at its timeout as ERROR', { timeout: HOUR }, async () => {
+    // A catalogue with two more suites that need no image build: one test
+    // that fails on any kernel, and a script that never ends.
+    const dir = mkdtempSync(join(tmpdir(), 'patchbay-suites-'));
+    after(() => { rmSync(dir, { recursive: true, force: true }); });
+    cpSync(join(root, 'images', 'guest', 'suites'), dir, { recursive: true });
+    const suite = (name: string, manifest: object, run: string): void => {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'manifest.json'), JSON.stringify({ name, description: name, kconfig: [], build: {}, run: 'run.sh', paths: [], ...manifest }));
+      writeFileSync(join(dir, name, 'run.sh'), run);
+      chmodSync(join(dir, name, 'run.sh'), 0o755);
+    };
+    suite('basefail', { timeoutSeconds: 60, testTimeoutSeconds: 20 },
+      '#!/bin/sh\nprintf "works true\\nbroken sh -c \'echo always broken; exit 1\'\\n" > /tmp/basefail.list\n. /patchbay/lib/ktap.sh\nktap_run_list /tmp/basefail.list 20 basefail\n');
+    suite('hang', { timeoutSeconds: 15 }, '#!/bin/sh\necho "KTAP version 1"\necho "1..1"\nexec sleep 100000\n');
+
+    const started = Date.now();
+    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'basefail', '--suite', 'hang'], { PATCHBAY_SUITES: dir });
+    assert.equal(code, 0);
+    assert.ok(Date.now() - started < 20 * 60 * 1000, 'the job ends in bounded time');
+    assert.equal(result.status, 'PASS', result.summary);
+    assert.match(result.summary, /pre-existing: not blamed/);
+    const broken = row(result, 'basefail', 'broken');
+    assert.ok(broken);
+    assert.deepEqual([broken.status, broken.baseStatus, broken.comparison], ['FAIL', 'FAIL', 'pre-existing']);
+    assert.match(broken.detail, /always broken/);
+    assert.equal(row(result, 'basefail', 'works')?.status, 'PASS');
+    const hang = result.results.filter((r) => r.suite === 'hang');
+    assert.ok(hang.some((r) => r.status === 'ERROR' && /TIMEOUT 15 seconds/.test(r.detail)), JSON.stringify(hang));
+    assert.ok(hang.every((r) => r.comparison === 'pre-existing'), 'it hangs on the base too: not blamed');
+  });
+});
