@@ -52,6 +52,7 @@ fi
 packages=(
   ca-certificates curl git xz-utils zstd gzip cpio rsync debootstrap
   docker.io qemu-system-x86 redis-server
+  docker-compose # deploy/compose.yaml, the split deployment
   dpkg-dev # apt-get source
   postgresql # the store's tests run a throwaway server
   chromium # the pages' tests drive a headless browser

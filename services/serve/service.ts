@@ -69,8 +69,8 @@ export async function startService(config: Config, opts: { roles: readonly Role[
   const queue = new JobQueue(redis, { prefix: config.queuePrefix });
   const logs = new JobLogs(redis, config.queuePrefix);
   const metrics = makeMetrics(queue);
-  const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: catalogs.suites.names(), logger: log });
-  await ensureLocalToken(store, config.dataDir, log);
+  const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: 'by-paths', logger: log });
+  if (opts.roles.includes('api')) await ensureLocalToken(store, config.dataDir, log);
   const requeued = await intake.reconcile();
   if (requeued > 0) log.info({ requeued }, 'queued jobs re-enqueued');
 
@@ -157,8 +157,9 @@ export function localTokenPath(dataDir: string): string {
 }
 
 /**
- * A fresh installation has no tokens and so no way to submit: create one
- * admin token and leave it in the data folder for the local CLI.
+ * A fresh installation has no tokens and so no way to submit: the API role
+ * creates one admin token and leaves it in its data folder for the local CLI
+ * (a worker does not, so split roles never race for it).
  */
 async function ensureLocalToken(store: Store, dataDir: string, log: Logger): Promise<void> {
   if ((await store.tokens.list()).length > 0) return;

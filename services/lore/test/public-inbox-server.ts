@@ -5,25 +5,15 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../platform/net.ts';
 
 export interface PublicInbox {
   /** The inbox's base URL, e.g. http://127.0.0.1:PORT/test/ */
   url: string;
   deliver(rawMessage: Buffer): void;
   stop(): void;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => { if (addr && typeof addr === 'object') resolve(addr.port); else reject(new Error('no port')); });
-    });
-  });
 }
 
 export async function startPublicInbox(name = 'test'): Promise<PublicInbox> {

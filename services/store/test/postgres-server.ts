@@ -12,11 +12,11 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort } from '../../platform/net.ts';
 
 const run = promisify(execFile);
 
@@ -56,20 +56,6 @@ async function ensureInstalled(): Promise<string> {
   bin = findBinDir();
   if (bin === null) throw new Error('installed the postgresql package, but found no initdb under /usr/lib/postgresql');
   return bin;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 /** Runs a server binary as the postgres user (initdb and postgres refuse root). */
