@@ -4,7 +4,7 @@
  * kbuf and fuse; a series that breaks provided-buffer-ring behaviour (not
  * the build) is FAIL with the right tests blamed, against a cached base run;
  * a failure the base also has is not blamed; a suite that hangs is cut at
- * its timeout and reported as ERROR.
+ * its timeout and reported as ERROR; a selftest the series adds is run.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -62,6 +62,18 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
     // Blamed only where the base passes; what also fails there is not.
     for (const r of result.results.filter((x) => x.comparison === 'new-failure')) assert.notEqual(r.baseStatus, 'FAIL');
     assert.equal(row(result, 'kbuf', 'kbuf-ring-edges')?.comparison, 'unchanged', 'the edges test drains its rings before unregistering');
+  });
+
+  test('an io_uring selftest the series adds is found, built from its tree and run', { timeout: HOUR }, async () => {
+    const { code, result } = await patchbayRun('pass-selftest-pbuf-ring.mbox', []);
+    assert.equal(code, 0);
+    assert.deepEqual(result.suites, ['selftests'], 'its paths select the selftests suite only');
+    assert.equal(result.status, 'PASS', result.summary);
+    const t = row(result, 'selftests', 'io_uring/pbuf_ring');
+    assert.ok(t, JSON.stringify(result.results));
+    assert.equal(t.status, 'PASS', t.detail);
+    assert.equal(t.baseStatus, null, 'the base has no such test');
+    assert.equal(t.comparison, 'unchanged');
   });
 
   test('a failure the base also has is not blamed; a suite that hangs is cut at its timeout as ERROR', { timeout: HOUR }, async () => {
