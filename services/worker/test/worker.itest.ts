@@ -41,7 +41,7 @@ class MemoryStore implements WorkerStore {
 function result(jobId: string, status: Status, code?: string): JobResult {
   return {
     jobId, status, stage: status === 'PASS' ? null : 'setup', summary: status, tree: { name: 'linux', ref: 'v1' },
-    baseCommit: null, headCommit: null, series: null, suites: ['smoke'], accel: null, buildMode: null, stages: [], results: [],
+    baseCommit: null, headCommit: null, series: null, suites: ['smoke'], accel: null, buildMode: null, stages: [], results: [], base: null,
     crashes: [], applyFailure: null, buildErrors: [], error: code ? { code, message: code } : null, artifactsDir: null,
     artifacts: [], startedAt: new Date().toISOString(), durationMs: 1,
   };
