@@ -154,8 +154,16 @@ export function judgeGuestRun(run: GuestRun): GuestVerdict {
     : { status: 'PASS' as const, summary: 'booted to init' };
 
   const doc = parseKtap(run.ktap);
+  // A suite listed more than once (re-runs) comes back as "NAME #N" from
+  // the KTAP: its rows keep the suite's name, in run order.
+  const suiteName = (top: string | undefined): string => {
+    if (top === undefined) return '(unknown)';
+    const m = / #\d+$/.exec(top);
+    const bare = m ? top.slice(0, m.index) : top;
+    return m && run.suites.includes(bare) ? bare : top;
+  };
   const results: TestResult[] = flattenKtap(doc).map((r) => ({
-    suite: r.path[0] ?? '(unknown)',
+    suite: suiteName(r.path[0]),
     test: r.path.length > 1 ? r.path.slice(1).join('.') : '(suite)',
     status: r.status,
     detail: r.detail,

@@ -127,3 +127,93 @@ test('a real boot that oopses in the series\' initcall: FAIL at boot, blamed on 
   assert.equal(crash.culprit, 'io_kbuf_ring_pin');
   assert.deepEqual(crash.frames.slice(0, 3), ['mutex_lock', 'io_kbuf_ring_pin', 'io_kbuf_pin_selftest']);
 });
+
+test('a real kbuf run on the 7.1.8 base under TCG: 33 tests, two failing, one skipped, every test named', () => {
+  const v = judgeGuestRun({
+    consoleLog: golden('kbuf-base-tcg.console.log'),
+    ktap: golden('kbuf-base-tcg.ktap'),
+    exitCode: 0,
+    timedOut: false,
+    timeoutSeconds: 2300,
+    suites: ['kbuf'],
+  });
+  assert.equal(v.boot.status, 'PASS');
+  assert.deepEqual(v.crashes, []);
+  const kbuf = v.results.filter((r) => r.suite === 'kbuf');
+  assert.equal(kbuf.length, 33);
+  assert.deepEqual(kbuf.filter((r) => r.status === 'FAIL').map((r) => r.test), ['mshot-shutdown-race.t', 'recvsend_bundle.t']);
+  assert.deepEqual(kbuf.filter((r) => r.status === 'SKIP').map((r) => r.test), ['read-mshot-stdin.t']);
+  assert.match(kbuf.find((r) => r.test === 'recvsend_bundle.t')?.detail ?? '', /TCP test case \(classic=0\) failed/);
+  for (const t of ['buf-ring.t', 'kbuf-ring-edges', 'kbuf-unregister-busy']) assert.equal(kbuf.find((r) => r.test === t)?.status, 'PASS', t);
+});
+
+const warningLines = readFileSync(new URL('./golden/console/warning-kbuf.log', import.meta.url), 'utf8').split('\n').filter((l) => /^\[\s*\d/.test(l) && !/selftests|fuse: init/.test(l));
+
+test('a splat while a test runs fails that test (no extra row), with the crash\'s fingerprint', () => {
+  const consoleLog = [
+    ...bootLines,
+    'patchbay: suite kbuf start (timeout 600s)',
+    '[    3.000000] patchbay: test kbuf/buf-ring.t start',
+    ...warningLines,
+    '[   40.000000] patchbay: test kbuf/buf-ring.t end',
+    '[   40.100000] patchbay: test kbuf/recv-multishot.t start',
+    '[   41.000000] patchbay: test kbuf/recv-multishot.t end',
+    'patchbay: suite kbuf end (exit 0)',
+    'patchbay: all suites done',
+  ].join('\n');
+  const ktap = 'KTAP version 1\n1..1\n    KTAP version 1\n    1..2\n    # kernel: WARNING: CPU: 0 PID: 312 at io_uring/kbuf.c:186 io_kbuf_commit+0x9c/0xb0\n    not ok 1 buf-ring.t # kernel splat while the test ran (exit 0, 3.0s)\n    ok 2 recv-multishot.t # time=0.9s\nok 1 kbuf\n';
+  const v = judgeGuestRun({ consoleLog, ktap, exitCode: 0, timedOut: false, timeoutSeconds: 600, suites: ['kbuf'] });
+  assert.equal(v.crashes.length, 1);
+  assert.deepEqual(v.results.map((r) => [r.test, r.status]), [['buf-ring.t', 'FAIL'], ['recv-multishot.t', 'PASS'], ['(suite)', 'PASS']].filter(([t]) => v.results.some((r) => r.test === t)));
+  const row = v.results.find((r) => r.test === 'buf-ring.t');
+  assert.match(row?.detail ?? '', new RegExp(`kernel warning: .*\\[${v.crashes[0]?.fingerprint ?? 'x'}\\]`));
+  assert.ok(!v.results.some((r) => r.test.startsWith('kernel-')), 'no separate kernel-warning row');
+});
+
+test('a panic in a test, which never prints its result, fails that test by name and leaves the rest not run', () => {
+  const consoleLog = [
+    ...bootLines,
+    'patchbay: suite kbuf start (timeout 600s)',
+    '[    3.000000] patchbay: test kbuf/buf-ring.t start',
+    '[    3.000000] patchbay: test kbuf/buf-ring.t end',
+    '[    3.100000] patchbay: test kbuf/kbuf-unregister-busy start',
+    '[    3.200000] BUG: kernel NULL pointer dereference, address: 0000000000000010',
+    '[    3.200001] Oops: Oops: 0000 [#1] SMP NOPTI',
+    '[    3.200002] RIP: 0010:io_unregister_pbuf_ring+0x4e/0x120',
+    '[    3.200003] Call Trace:',
+    '[    3.200004]  <TASK>',
+    '[    3.200005]  io_unregister_pbuf_ring+0x4e/0x120',
+    '[    3.200006]  __io_uring_register+0x6c1/0xf40',
+    '[    3.200007]  __do_sys_io_uring_register+0xd4/0x1c0',
+    '[    3.200008]  do_syscall_64+0x5e/0x160',
+    '[    3.200009]  </TASK>',
+    '[    3.200010] Kernel panic - not syncing: Fatal exception',
+  ].join('\n');
+  const ktap = 'KTAP version 1\n1..1\n    KTAP version 1\n    1..3\n    ok 1 buf-ring.t # time=0.1s\n';
+  const v = judgeGuestRun({ consoleLog, ktap, exitCode: 0, timedOut: false, timeoutSeconds: 600, suites: ['kbuf'] });
+  const busy = v.results.find((r) => r.test === 'kbuf-unregister-busy');
+  assert.ok(busy, JSON.stringify(v.results));
+  assert.equal(busy.status, 'FAIL');
+  assert.match(busy.detail, /kernel (oops|bug|panic).*io_unregister_pbuf_ring/i);
+  assert.equal(v.results.find((r) => r.test === 'buf-ring.t')?.status, 'PASS');
+  assert.equal(v.test?.status, 'FAIL');
+});
+
+test('re-runs: a crash in the second run of a test marks that run, not the first', () => {
+  const consoleLog = [
+    ...bootLines,
+    'patchbay: suite kbuf start (timeout 600s)',
+    '[    3.000000] patchbay: test kbuf/buf-ring.t start',
+    '[    3.100000] patchbay: test kbuf/buf-ring.t end',
+    'patchbay: suite kbuf end (exit 0)',
+    'patchbay: suite kbuf start (timeout 600s)',
+    '[    4.000000] patchbay: test kbuf/buf-ring.t start',
+    ...warningLines,
+    '[   40.000000] patchbay: test kbuf/buf-ring.t end',
+    'patchbay: suite kbuf end (exit 0)',
+    'patchbay: all suites done',
+  ].join('\n');
+  const ktap = 'KTAP version 1\n1..2\n    KTAP version 1\n    1..1\n    ok 1 buf-ring.t\nok 1 kbuf\n    KTAP version 1\n    1..1\n    ok 1 buf-ring.t\nok 2 kbuf\n';
+  const v = judgeGuestRun({ consoleLog, ktap, exitCode: 0, timedOut: false, timeoutSeconds: 600, suites: ['kbuf', 'kbuf'] });
+  assert.deepEqual(v.results.filter((r) => r.test === 'buf-ring.t').map((r) => r.status), ['PASS', 'FAIL']);
+});
