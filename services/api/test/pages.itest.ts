@@ -106,6 +106,9 @@ describe('job page in a browser', { timeout: 120_000 }, () => {
     assert.equal(await tab.locator('#job-status [data-status]').getAttribute('data-status'), 'PASS');
     const rows = await tab.locator('#results tbody tr td:nth-child(2)').allTextContents();
     assert.ok(rows.includes('pbuf_ring_read_select'), rows.join(', '));
+    const against = await tab.locator('#results tbody tr td:nth-child(5)').allTextContents();
+    assert.deepEqual([...new Set(against)], ['unchanged'], 'each test compared with the base');
+    assert.match(await tab.locator('#base-comparison').innerText(), /Compared with the base 0dfbac4f4be0: smoke \(cached from 20261123-000000-base00\)/);
     assert.equal(await tab.locator('[data-stage]').count(), 5, 'the stage timeline');
     await tab.locator('#log', { hasText: 'ok 4 pbuf_ring_read_select' }).waitFor({ timeout: 10_000 });
     assert.match(await tab.locator('[data-stage="build"]').innerText(), /build\s+PASS/, 'the recorded stage, not the replayed stream');
