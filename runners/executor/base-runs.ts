@@ -12,8 +12,8 @@ export interface BaseRunKeyParts {
   baseCommit: string;
   fragment: string;
   toolchain: string;
-  /** The runner image's inputs (the suites' image builds and scripts). */
-  runnerInputs: string;
+  /** What every suite's guest run shares: init, ktap.sh, boot.sh, the third-party builds. */
+  guestInputs: string;
   /** A hash of the suite's catalogue folder. */
   suiteVersion: string;
   suite: string;
@@ -22,7 +22,7 @@ export interface BaseRunKeyParts {
 
 export function baseRunKey(p: BaseRunKeyParts): string {
   return createHash('sha256')
-    .update(['base-run-v1', p.baseCommit, p.fragment, p.toolchain, p.runnerInputs, p.suiteVersion, p.suite, p.accel].join('\0'))
+    .update(['base-run-v2', p.baseCommit, p.fragment, p.toolchain, p.guestInputs, p.suiteVersion, p.suite, p.accel].join('\0'))
     .digest('hex')
     .slice(0, 20);
 }

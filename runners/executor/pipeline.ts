@@ -27,7 +27,7 @@ import { BASE_KERNEL_COPY, BASE_SUITES_EXTRA, SERIES_KERNEL, SERIES_SUITES_EXTRA
 import { BaseRunCache, baseRunKey } from './base-runs.ts';
 import { runGuest } from './guest.ts';
 import type { ContainerRuntime, JobContainer, LocalImages } from './docker.ts';
-import { ensureImages, hashInputs } from './images.ts';
+import { GUEST_INPUTS, ensureImages, hashInputs } from './images.ts';
 import { type JobDir, listArtifacts, makeJobDir } from './job-dir.ts';
 import { ensureJobImage, ensureWarmBase, lastLines } from './warm-base.ts';
 
@@ -241,7 +241,10 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     };
     const saved = await inContainer('saving the base kernel', ['cp', BASE_KERNEL, BASE_KERNEL_COPY], setupLog, 60);
     if (!saved.ok) throw new PatchbayError('WARM_BASE_FAILED', `the warm base has no kernel at ${BASE_KERNEL}: ${lastLines(saved.tail, 3)}`, { retryable: true });
-    const keyParts = { baseCommit: base, fragment: input.kernelFragment, toolchain: images.toolchain, runnerInputs: images.runnerInputs, accel };
+    // A suite's base results depend on the kernel (commit, config, toolchain),
+    // what all guest runs share, and the suite's own folder: not on other suites.
+    const guestInputs = hashInputs(settings.imagesDir, GUEST_INPUTS);
+    const keyParts = { baseCommit: base, fragment: input.kernelFragment, toolchain: images.toolchain, guestInputs, accel };
     const suiteVersion = (s: SuiteManifest): string => hashInputs(settings.suitesDir, [s.name]);
     const cache = new BaseRunCache(join(settings.cacheDir, 'base-runs'));
     const baseUnavailable = new Map<string, string>();
