@@ -168,7 +168,10 @@ class DockerJobContainer implements JobContainer {
   async commit(image: string, labels: Record<string, string>): Promise<void> {
     const { repo, tag } = splitTag(image);
     try {
-      await this.container.commit({ repo, tag, pause: true, changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) });
+      // The container's owner label is cleared: a container someone starts
+      // by hand from the image must not look like this process's orphan.
+      const all = { ...labels, [OWNER_LABEL]: '' };
+      await this.container.commit({ repo, tag, pause: true, changes: Object.entries(all).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) });
     } catch (e) {
       throw dockerError(`commit ${image}`, e);
     }

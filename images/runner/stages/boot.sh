@@ -13,6 +13,8 @@
 accel=$1; timeout=$2; kernel=$3; out=$4; plan=$5
 mkdir -p "$out"
 root=$(mktemp -d)
+# mktemp's 0700 would deny root in a guest user namespace every lookup under /.
+chmod 755 "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,patchbay/suites}
 cp /bin/busybox "$root/bin/busybox"
 # Relative links: `busybox --install -s` would point them at this build folder.
@@ -50,7 +52,7 @@ done | sort -u | while read -r lib; do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
-(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) > "$out/initramfs.cpio.gz"
+(cd "$root" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet | gzip -1) > "$out/initramfs.cpio.gz"
 note "initramfs: $(du -sh "$root" | cut -f1) unpacked, suites: $(tr '\n' ' ' < "$root/patchbay/suite-list")"
 rm -rf "$root"
 cpu=max; [ "$accel" = kvm ] && cpu=host
