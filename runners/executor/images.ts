@@ -30,7 +30,7 @@ export interface ImageSet {
 }
 
 /** What every suite's guest run shares (paths under images/): base runs are keyed by it. */
-export const GUEST_INPUTS = ['guest/init', 'guest/lib', 'runner/stages/boot.sh', 'runner/third-party'] as const;
+export const GUEST_INPUTS = ['guest/init', 'guest/lib', 'runner/stages/boot.sh', 'runner/stages/build-tree-suites.sh', 'runner/third-party'] as const;
 
 /** The runner image's inputs that a kernel build depends on (paths under images/). */
 export const TOOLCHAIN_INPUTS = [

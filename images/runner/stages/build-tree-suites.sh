@@ -2,19 +2,27 @@
 # build-tree-suites.sh OUTROOT SUITE... — runs each suite's build.tree
 # commands (its manifest) against the tree in /work/linux: cwd the suite's
 # folder, SRC the tree, OBJ its build folder, OUT=OUTROOT/SUITE (laid over
-# the suite's folder in the guest). Exit 1 naming the suite that failed.
+# the suite's folder in the guest), KHDR the tree's uapi headers (installed
+# once, before the first suite that builds from the tree). Exit 1 naming the
+# suite that failed.
 . /opt/patchbay/stages/lib.sh
 outroot=$1; shift
+khdr=
 for s in "$@"; do
   dir=/opt/patchbay/guest/suites/$s
   [ -f "$dir/manifest.json" ] || dir=/job/in/suites/$s
   cmds=$(python3 -c 'import json,sys; print("\n".join((json.load(open(sys.argv[1])).get("build") or {}).get("tree") or []))' "$dir/manifest.json")
   [ -n "$cmds" ] || continue
+  if [ -z "$khdr" ]; then
+    note "uapi headers of the tree"
+    make -s -C "$SRC" O="$OBJ" ARCH=x86_64 headers || { note "installing the tree's uapi headers failed"; exit 1; }
+    khdr=$OBJ/usr/include
+  fi
   out="$outroot/$s"
   rm -rf "$out"; mkdir -p "$out"
   note "suite $s: building from the tree ($(git -C "$SRC" rev-parse --short HEAD))"
   start=$(date +%s)
-  if ! (cd "$dir" && SRC=$SRC OBJ=$OBJ OUT=$out bash -euo pipefail -c "$cmds") 2>&1; then
+  if ! (cd "$dir" && SRC=$SRC OBJ=$OBJ KHDR=$khdr OUT=$out bash -euo pipefail -c "$cmds") 2>&1; then
     note "suite $s: build from the tree failed"
     exit 1
   fi

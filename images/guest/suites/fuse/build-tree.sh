@@ -4,13 +4,12 @@
 # Makefile against the tree's uapi headers, installed into $OUT/kselftest
 # with the list of its tests (kselftest/tests.txt, one program a line), so a
 # series that changes these tests is tested as changed.
-#   SRC  the kernel tree (not written to)
-#   OBJ  the kernel's build folder (not used: the headers are installed into
-#        a scratch folder, so the kernel build is left as it was)
-#   OUT  what lands here is laid over this folder in the guest
+#   SRC   the kernel tree (not written to)
+#   KHDR  the tree's installed uapi headers
+#   OUT   what lands here is laid over this folder in the guest
 # Exits non-zero only when the tests fail to build.
 set -eu
-: "${SRC:?}" "${OUT:?}"
+: "${SRC:?}" "${KHDR:?}" "${OUT:?}"
 dir=tools/testing/selftests/filesystems/fuse
 mkdir -p "$OUT/kselftest"
 if [ ! -f "$SRC/$dir/Makefile" ]; then
@@ -21,10 +20,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-echo "fuse: uapi headers of $SRC"
-make -s -j"$(nproc)" -C "$SRC" O="$tmp/hdr" ARCH=x86_64 headers
 kmake() {
-  make -C "$SRC/$dir" OUTPUT="$tmp/build" KHDR_INCLUDES="-isystem $tmp/hdr/usr/include" "$@"
+  make -C "$SRC/$dir" OUTPUT="$tmp/build" KHDR_INCLUDES="-isystem $KHDR" "$@"
 }
 echo "fuse: building $dir"
 mkdir -p "$tmp/build"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # build.tree: the kselftest folders the series adds or changes whose name
 # says io_uring, uring or fuse (filesystems/fuse belongs to the fuse suite),
-# built against the tree's own uapi headers and installed into OUT/kselftest.
+# built against the tree's own uapi headers (KHDR) and installed into OUT/kselftest.
 # The base tree has no changes: nothing is built, and the suite skips.
 set -euo pipefail
 changed=/job/out/changed-files.txt
@@ -24,10 +24,9 @@ if [ -z "$targets" ]; then
   exit 0
 fi
 echo "selftests: building $(echo $targets)"
-make -s -C "$SRC" O="$OBJ" ARCH=x86_64 headers
 for t in $targets; do
   make -C "$SRC/tools/testing/selftests" TARGETS="$t" O="$OUT/build" \
-    KHDR_INCLUDES="-isystem $OBJ/usr/include" INSTALL_PATH="$OUT/kselftest" install
+    KHDR_INCLUDES="-isystem $KHDR" INSTALL_PATH="$OUT/kselftest" install
 done
 rm -rf "$OUT/build"
 echo "selftests: $(wc -l < "$OUT/kselftest/kselftest-list.txt") test(s) installed"
