@@ -35,16 +35,7 @@ err=$(stat "$MNT/never-looked-up" 2>&1) && fail "lookup through the aborted moun
     *) fail "lookup of a new name failed, but not with ENOTCONN: $err" ;;
   esac
 
-n=0
-while kill -0 "$PID" 2>/dev/null; do
-  n=$((n + 1))
-  [ "$n" -le 100 ] || { fail "the server is still running 10 s after the abort"; server_log; break; }
-  sleep 0.1
-done
-if ! kill -0 "$PID" 2>/dev/null; then
-  wait "$PID"; rc=$?; PID=
-  pass "the server exited after the abort (status $rc)"
-fi
+server_exited "the abort" && pass "the server exited after the abort (status $rc)"
 if umount "$MNT" 2> "$WORK/umount.err"; then
   pass "the aborted mount unmounts"
 else

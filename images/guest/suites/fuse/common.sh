@@ -153,17 +153,24 @@ fuse_mount() {
   done
 }
 
-# fuse_umount: unmounts, and checks the server then exits on its own, with 0.
-fuse_umount() {
-  umount "$MNT" 2> "$WORK/umount.err" || { fail "umount $MNT: $(cat "$WORK/umount.err")"; return; }
+# server_exited AFTER: waits up to 10 s for the server to exit on its own;
+# then sets rc to its exit status and clears PID. Otherwise fails ("did not
+# exit within 10 s of AFTER"), shows its log and returns 1.
+server_exited() {
   n=0
   while kill -0 "$PID" 2>/dev/null; do
     n=$((n + 1))
-    [ "$n" -le 100 ] || { fail "the server did not exit within 10 s of the unmount"; server_log; return; }
+    [ "$n" -le 100 ] || { fail "the server did not exit within 10 s of $1"; server_log; return 1; }
     sleep 0.1
   done
   wait "$PID"; rc=$?
   PID=
+}
+
+# fuse_umount: unmounts, and checks the server then exits on its own, with 0.
+fuse_umount() {
+  umount "$MNT" 2> "$WORK/umount.err" || { fail "umount $MNT: $(cat "$WORK/umount.err")"; return; }
+  server_exited "the unmount" || return
   if [ "$rc" -eq 0 ]; then pass "unmounted; the server exited cleanly"
   else fail "unmounted, but the server exited with $rc"; server_log; fi
 }
