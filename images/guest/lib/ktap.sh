@@ -97,7 +97,10 @@ ktap_run_list() {
     fi
     case "$rc" in
       0) echo "ok $i $name # time=${took}s" ;;
-      77|4) echo "ok $i $name # SKIP exit $rc" ;;
+      77|4)
+        # The reason is the test's last line that says skip, if any.
+        why=$(grep -i 'skip' /tmp/ktap.out | tail -n 1 | sed -e 's/^[[:space:]]*SKIP:*[[:space:]]*//' | cut -c1-160)
+        echo "ok $i $name # SKIP ${why:+$why, }exit $rc" ;;
       timeout) echo "not ok $i $name # TIMEOUT ${limit} seconds" ;;
       stuck) echo "not ok $i $name # TIMEOUT ${limit} seconds; SIGKILL did not end it (stuck in the kernel)" ;;
       *) echo "not ok $i $name # exit=$rc time=${took}s" ;;
