@@ -56,11 +56,13 @@ done
 note "initramfs: $(du -sh "$root" | cut -f1) unpacked, suites: $(tr '\n' ' ' < "$root/patchbay/suite-list")"
 rm -rf "$root"
 cpu=max; [ "$accel" = kvm ] && cpu=host
+# Two vCPUs as two sockets: SeaBIOS's MP table (the guest config has no
+# ACPI) lists one processor per socket, so "-smp 2" alone boots one CPU.
 note "booting with $accel (timeout ${timeout}s)"
 : > "$out/ktap.txt"
 set +e
 timeout -s KILL "$timeout" qemu-system-x86_64 \
-  -accel "$accel" -cpu "$cpu" -smp 2 -m 1024 \
+  -accel "$accel" -cpu "$cpu" -smp 2,sockets=2,cores=1,threads=1 -m 1024 \
   -display none -monitor none -no-reboot \
   -kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
   -append "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=7 printk.time=1 fuse.enable_uring=1" \

@@ -6,7 +6,7 @@
  * CI log shows where the time goes.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { patchbayRun } from './patchbay-run.ts';
@@ -38,6 +38,8 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
       assert.ok(result.artifacts.includes(a), `artifact ${a} in ${result.artifacts.join(', ')}`);
       assert.ok(existsSync(join(result.artifactsDir ?? '', a)), `${a} exists`);
     }
+    // The guest is SMP: both vCPUs come up (io-wq and multishot races need a second CPU).
+    assert.match(readFileSync(join(result.artifactsDir ?? '', 'console.log'), 'utf8'), /smp: Brought up 1 node, 2 CPUs/);
   });
 
   test('a series that does not apply is FAIL at apply, naming the patch and git\'s message', { timeout: HOUR }, async () => {
