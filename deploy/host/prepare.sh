@@ -92,6 +92,17 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
   "$DOCKER" info >/dev/null 2>&1 || { tail -n 30 "$cache/log/dockerd.log" >&2; die "dockerd did not come up in 60 s"; }
 fi
 
+# The compiler cache volume belongs to the runner image's build user (uid
+# 1000). Runner images built before the Dockerfile kept /ccache empty left
+# root-owned files in a new volume, after which every job's ccache fails with
+# EACCES: give such files back to the build user (the cache itself is kept).
+ccache_volume=${PATCHBAY_CCACHE_VOLUME:-patchbay-ccache}
+if mp=$("$DOCKER" volume inspect -f '{{.Mountpoint}}' "$ccache_volume" 2>/dev/null) && [ -d "$mp" ] \
+   && [ -n "$(find "$mp" ! -uid 1000 -print -quit)" ]; then
+  say "giving the $ccache_volume volume's root-owned files back to the build user"
+  chown -R 1000:1000 "$mp"
+fi
+
 # --- redis-server -------------------------------------------------------------
 redis_port=${PATCHBAY_REDIS_PORT:-6379}
 if ! redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
