@@ -1,7 +1,7 @@
 /**
  * The suites against the base kernel, through `patchbay run --json` on the
- * real pipeline (Docker, the 7.1.8 tree, QEMU): the passing fixture passes
- * kbuf and fuse; a series that breaks provided-buffer-ring behaviour (not
+ * real pipeline (Docker, the 7.1.8 tree, QEMU): the passing fixture (the
+ * kernel-managed buffer ring series) passes kbuf and fuse; a series that breaks provided-buffer-ring behaviour (not
  * the build) is FAIL with the right tests blamed, against a cached base run;
  * a failure the base also has is not blamed; a suite that hangs is cut at
  * its timeout and reported as ERROR; a selftest the series adds is run.
@@ -19,7 +19,9 @@ const HOUR = 60 * 60 * 1000;
 
 describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
   test('the passing fixture passes kbuf and fuse, and nothing it is compared with is blamed', { timeout: 2 * HOUR }, async () => {
-    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'kbuf', '--suite', 'fuse']);
+    // The kernel-managed buffer ring series: the base's uapi has no such
+    // rings, so kbuf-kmbuf-ring skips there and really runs here.
+    const { code, result } = await patchbayRun('pass-kmbuf-ring.mbox', ['--suite', 'kbuf', '--suite', 'fuse']);
     assert.equal(code, 0);
     assert.equal(result.status, 'PASS', result.summary);
     assert.deepEqual(result.suites, ['fuse', 'kbuf']);
@@ -31,6 +33,14 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
       assert.ok(r, `kbuf/${t} ran`);
       assert.equal(r.status, 'PASS', `kbuf/${t}: ${r.detail}`);
       assert.equal(r.comparison, 'unchanged');
+    }
+    const kmbuf = row(result, 'kbuf', 'kbuf-kmbuf-ring');
+    assert.ok(kmbuf, 'kbuf/kbuf-kmbuf-ring ran');
+    assert.equal(kmbuf.status, 'PASS', kmbuf.detail);
+    assert.equal(kmbuf.baseStatus, 'SKIP', 'the base kernel has no kernel-managed buffer rings');
+    assert.equal(kmbuf.comparison, 'unchanged');
+    for (const check of ['a second ring on the same group is -EEXIST', 'the buffers read as zero', 'a group with no ring does not map', 'the group then takes an ordinary provided buffer ring']) {
+      assert.ok(kmbuf.detail.includes(`ok: ${check}`), `kbuf-kmbuf-ring checked "${check}": ${kmbuf.detail}`);
     }
     // liburing's buffer-ring tests: about 30, each named as liburing names it.
     assert.ok(result.results.filter((r) => r.suite === 'kbuf' && r.test.endsWith('.t')).length >= 30);
