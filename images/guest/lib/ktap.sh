@@ -42,7 +42,8 @@ ktap_now() {
 # ktap_wait PID LIMIT: waits for PID at most LIMIT seconds; sets rc to its
 # exit status, "timeout" when it had to be killed, or "stuck" when even
 # SIGKILL did not end it within 10 s (a task hung in the kernel: its kernel
-# stack is printed and it is left behind).
+# stack is printed and it is left behind). PID leads its own process group
+# (setsid): a timeout kills the whole group, children and pipelines too.
 ktap_wait() {
   pid=$1
   ktap_now; deadline=$((now + $2))
@@ -51,7 +52,7 @@ ktap_wait() {
     if [ -z "$st" ] || [ "$st" = Z ]; then wait "$pid"; rc=$?; return 0; fi
     sleep 0.1; ktap_now
   done
-  kill -9 "$pid" 2>/dev/null
+  kill -9 -"$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null
   deadline=$((now + 10))
   while [ "$now" -lt "$deadline" ]; do
     ktap_state "$pid"
@@ -83,9 +84,15 @@ ktap_run_list() {
     dmesg -c > /dev/null 2>&1
     echo "patchbay: test $suite/$name start" > /dev/kmsg
     start=$(cut -d' ' -f1 /proc/uptime)
-    # The test's own output becomes KTAP diagnostics; stdin is empty.
-    sh -c "exec $cmd" < /dev/null > /tmp/ktap.out 2>&1 &
-    ktap_wait $! "$limit"
+    # The test's own output becomes KTAP diagnostics; stdin is empty. It
+    # runs in a process group of its own (setsid does not fork here: a
+    # background job of a shell without job control is no group leader),
+    # and whatever is left of that group when it ends is killed, so no
+    # child of one test lives on into the next.
+    setsid sh -c "exec $cmd" < /dev/null > /tmp/ktap.out 2>&1 &
+    tpid=$!
+    ktap_wait "$tpid" "$limit"
+    [ "$rc" = stuck ] || kill -9 -"$tpid" 2>/dev/null
     took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')
     echo "patchbay: test $suite/$name end" > /dev/kmsg
     sed -e 's/^/# /' /tmp/ktap.out | tail -n 40

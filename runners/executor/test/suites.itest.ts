@@ -104,14 +104,27 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'patchbay-suites-'));
     after(() => { rmSync(dir, { recursive: true, force: true }); });
     cpSync(join(root, 'images', 'guest', 'suites'), dir, { recursive: true });
-    const suite = (name: string, manifest: object, run: string): void => {
+    const suite = (name: string, manifest: object, run: string, files: Record<string, string> = {}): void => {
       mkdirSync(join(dir, name));
       writeFileSync(join(dir, name, 'manifest.json'), JSON.stringify({ name, description: name, kconfig: [], build: {}, run: 'run.sh', paths: [], ...manifest }));
       writeFileSync(join(dir, name, 'run.sh'), run);
       chmodSync(join(dir, name, 'run.sh'), 0o755);
+      for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, name, file), text);
     };
-    suite('basefail', { timeoutSeconds: 60, testTimeoutSeconds: 20 },
-      '#!/bin/sh\nprintf "works true\\nbroken sh -c \'echo always broken; exit 1\'\\n" > /tmp/basefail.list\n. /patchbay/lib/ktap.sh\nktap_run_list /tmp/basefail.list 20 basefail\n');
+    // lib/ktap.sh's per-test limits: a test that hangs (a pipeline) is cut at
+    // 10 s, and neither it nor a child another test left running lives on
+    // into the tests after it.
+    suite('basefail', { timeoutSeconds: 120, testTimeoutSeconds: 10 },
+      '#!/bin/sh\n. /patchbay/lib/ktap.sh\nktap_run_list tests.list 10 basefail\n',
+      {
+        'tests.list': [
+          'works true',
+          "broken sh -c 'echo always broken; exit 1'",
+          "leaves-child sh -c 'sleep 1000 & exit 0'",
+          "hangs sh -c 'sleep 2000 | sleep 2001'",
+          "nothing-left sh -c 'if ps -o args | grep \"^slee[p] [12]00\"; then echo left behind; exit 1; fi'",
+        ].join('\n') + '\n',
+      });
     suite('hang', { timeoutSeconds: 15 }, '#!/bin/sh\necho "KTAP version 1"\necho "1..1"\nexec sleep 100000\n');
 
     const started = Date.now();
@@ -125,6 +138,13 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
     assert.deepEqual([broken.status, broken.baseStatus, broken.comparison], ['FAIL', 'FAIL', 'pre-existing']);
     assert.match(broken.detail, /always broken/);
     assert.equal(row(result, 'basefail', 'works')?.status, 'PASS');
+    assert.equal(row(result, 'basefail', 'leaves-child')?.status, 'PASS');
+    const hung = row(result, 'basefail', 'hangs');
+    assert.ok(hung);
+    assert.deepEqual([hung.status, hung.comparison], ['FAIL', 'pre-existing']);
+    assert.match(hung.detail, /TIMEOUT 10 seconds/);
+    const left = row(result, 'basefail', 'nothing-left');
+    assert.equal(left?.status, 'PASS', `no process of an earlier test is left: ${left?.detail ?? 'no row'}`);
     const hang = result.results.filter((r) => r.suite === 'hang');
     assert.ok(hang.some((r) => r.status === 'ERROR' && /TIMEOUT 15 seconds/.test(r.detail)), JSON.stringify(hang));
     assert.ok(hang.every((r) => r.comparison === 'pre-existing'), 'it hangs on the base too: not blamed');
