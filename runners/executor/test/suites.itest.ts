@@ -125,10 +125,15 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
           "nothing-left sh -c 'if ps -o args | grep \"^slee[p] [12]00\"; then echo left behind; exit 1; fi'",
         ].join('\n') + '\n',
       });
-    suite('hang', { timeoutSeconds: 15 }, '#!/bin/sh\necho "KTAP version 1"\necho "1..1"\nexec sleep 100000\n');
+    // It leaves a process behind, which must not outlive the suite: the
+    // suite after it checks.
+    suite('hang', { timeoutSeconds: 15 }, '#!/bin/sh\necho "KTAP version 1"\necho "1..1"\n(sleep 100001 > /dev/null 2>&1 &)\nexec sleep 100000\n');
+    suite('later', { timeoutSeconds: 60, testTimeoutSeconds: 10 },
+      '#!/bin/sh\n. /patchbay/lib/ktap.sh\nktap_run_list tests.list 10 later\n',
+      { 'tests.list': "nothing-left sh -c 'if ps -o args | grep \"^slee[p] 10000\"; then echo left behind; exit 1; fi'\n" });
 
     const started = Date.now();
-    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'basefail', '--suite', 'hang'], { PATCHBAY_SUITES: dir });
+    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'basefail', '--suite', 'hang', '--suite', 'later'], { PATCHBAY_SUITES: dir });
     assert.equal(code, 0);
     assert.ok(Date.now() - started < 20 * 60 * 1000, 'the job ends in bounded time');
     assert.equal(result.status, 'PASS', result.summary);
@@ -148,5 +153,7 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
     const hang = result.results.filter((r) => r.suite === 'hang');
     assert.ok(hang.some((r) => r.status === 'ERROR' && /TIMEOUT 15 seconds/.test(r.detail)), JSON.stringify(hang));
     assert.ok(hang.every((r) => r.comparison === 'pre-existing'), 'it hangs on the base too: not blamed');
+    const later = row(result, 'later', 'nothing-left');
+    assert.equal(later?.status, 'PASS', `what the hung suite left running did not outlive it: ${later?.detail ?? 'no row'}`);
   });
 });
