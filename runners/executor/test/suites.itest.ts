@@ -1,8 +1,9 @@
 /**
  * The suites against the base kernel, through `patchbay run --json` on the
  * real pipeline (Docker, the 7.1.8 tree, QEMU): the passing fixture (the
- * kernel-managed buffer ring series) passes kbuf and fuse; a series that breaks provided-buffer-ring behaviour (not
- * the build) is FAIL with the right tests blamed, against a cached base run;
+ * kernel-managed buffer ring series) passes kbuf and fuse; a series that
+ * breaks provided-buffer-ring behaviour (not the build) is FAIL with the
+ * right tests blamed, against a cached base run;
  * a failure the base also has is not blamed; a suite that hangs is cut at
  * its timeout and reported as ERROR; a selftest the series adds is run.
  */
@@ -12,10 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { JobResult } from '../../../services/domain/job.ts';
+import { parseKtap } from '../../../services/domain/ktap.ts';
 import { patchbayRun, root } from './patchbay-run.ts';
 
 const row = (r: JobResult, suite: string, test: string) => r.results.find((x) => x.suite === suite && x.test === test);
 const HOUR = 60 * 60 * 1000;
+/** A tests.list line that fails when a process whose command line matches PATTERN (a grep regex) is running. */
+const nothingLeft = (pattern: string): string => `nothing-left sh -c 'if ps -o args | grep "${pattern}"; then echo left behind; exit 1; fi'`;
 
 describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
   test('the passing fixture passes kbuf and fuse, and nothing it is compared with is blamed', { timeout: 2 * HOUR }, async () => {
@@ -39,18 +43,15 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
     assert.equal(kmbuf.status, 'PASS', kmbuf.detail);
     assert.equal(kmbuf.baseStatus, 'SKIP', 'the base kernel has no kernel-managed buffer rings');
     assert.equal(kmbuf.comparison, 'unchanged');
-    // What it checked is in the KTAP, as diagnostics before its result line.
+    // What it checked is in the job's KTAP, as the test's diagnostics.
     assert.ok(result.artifactsDir);
-    const ktap = readFileSync(join(result.artifactsDir, 'ktap.txt'), 'utf8').split('\n');
-    const end = ktap.findIndex((l) => /^\s*ok \d+ kbuf-kmbuf-ring\b/.test(l));
-    assert.ok(end > 0, 'kbuf-kmbuf-ring has a result line in ktap.txt');
-    let start = end;
-    while (start > 0 && /^\s*# /.test(ktap[start - 1] ?? '')) start--;
-    const said = ktap.slice(start, end).map((l) => l.trim());
+    const ktap = parseKtap(readFileSync(join(result.artifactsDir, 'ktap.txt'), 'utf8'));
+    const said = ktap.tests.find((t) => t.name === 'kbuf')?.children.find((t) => t.name === 'kbuf-kmbuf-ring')?.diagnostics;
+    assert.ok(said, 'kbuf-kmbuf-ring is in ktap.txt');
     for (const check of ['a second ring on the same group is -EEXIST', 'the buffers read as zero', 'a group with no ring does not map', 'the group then takes an ordinary provided buffer ring']) {
-      assert.ok(said.some((l) => l.startsWith(`# ok: ${check}`)), `kbuf-kmbuf-ring checked "${check}": ${said.join(' | ')}`);
+      assert.ok(said.some((l) => l.startsWith(`ok: ${check}`)), `kbuf-kmbuf-ring checked "${check}": ${said.join(' | ')}`);
     }
-    assert.ok(!said.some((l) => l.startsWith('# FAIL')), said.join(' | '));
+    assert.ok(!said.some((l) => l.startsWith('FAIL')), said.join(' | '));
     // liburing's buffer-ring tests: about 30, each named as liburing names it.
     assert.ok(result.results.filter((r) => r.suite === 'kbuf' && r.test.endsWith('.t')).length >= 30);
     const fuse = result.results.filter((r) => r.suite === 'fuse');
@@ -122,7 +123,7 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
           "broken sh -c 'echo always broken; exit 1'",
           "leaves-child sh -c 'sleep 1000 & exit 0'",
           "hangs sh -c 'sleep 2000 | sleep 2001'",
-          "nothing-left sh -c 'if ps -o args | grep \"^slee[p] [12]00\"; then echo left behind; exit 1; fi'",
+          nothingLeft('^slee[p] [12]00'),
         ].join('\n') + '\n',
       });
     // It leaves a process behind, which must not outlive the suite: the
@@ -130,7 +131,7 @@ describe('suites against the base kernel', { timeout: 3 * HOUR }, () => {
     suite('hang', { timeoutSeconds: 15 }, '#!/bin/sh\necho "KTAP version 1"\necho "1..1"\n(sleep 100001 > /dev/null 2>&1 &)\nexec sleep 100000\n');
     suite('later', { timeoutSeconds: 60, testTimeoutSeconds: 10 },
       '#!/bin/sh\n. /patchbay/lib/ktap.sh\nktap_run_list tests.list 10 later\n',
-      { 'tests.list': "nothing-left sh -c 'if ps -o args | grep \"^slee[p] 10000\"; then echo left behind; exit 1; fi'\n" });
+      { 'tests.list': `${nothingLeft('^slee[p] 10000')}\n` });
 
     const started = Date.now();
     const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'basefail', '--suite', 'hang', '--suite', 'later'], { PATCHBAY_SUITES: dir });
