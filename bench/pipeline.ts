@@ -20,7 +20,7 @@ import { loadConfig } from '../services/config/config.ts';
 import { parseMbox } from '../services/domain/mbox.ts';
 import { assembleSeries, seriesMbox } from '../services/domain/series.ts';
 import { loadCatalogs, makeExecutorDeps, makeLogger } from '../services/cli/wiring.ts';
-import { makeJobDir } from '../runners/executor/job-dir.ts';
+import { Sandbox } from '../runners/executor/sandbox.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const say = (s: string): void => { process.stderr.write(`bench: ${s}\n`); };
@@ -54,11 +54,12 @@ async function main(): Promise<void> {
   const mirror = await deps.mirrors.ensure(tree, quiet);
   const commit = await deps.mirrors.resolve(tree, series.baseCommit ?? tree.ref);
   if (commit === null) throw new Error('base commit not found');
-  const limits = { memoryBytes: config.job.memoryBytes, cpus: config.job.cpus, pids: config.job.pids };
+  const limits = { memoryBytes: config.job.memoryBytes, cpus: config.job.cpus, pids: config.job.pids, fileSizeBytes: config.job.fileSizeBytes, tmpBytes: config.job.tmpBytes };
+  const sandbox = { diskBytes: config.job.diskBytes, diskCheckMs: 5000, outputLimitBytes: config.job.logLimitBytes };
 
   const cold = await timed(reuseWarm ? 'warm base (reused)' : 'cold base build (empty ccache)', () => ensureWarmBase(engine, engine, {
-    runnerImage: images.runner, runnerId: images.runnerId, toolchain: images.toolchain, treeName: tree.name, mirror, commit, fragment, limits,
-    buildTimeoutSeconds: config.job.buildTimeoutSeconds, cacheDir: config.cacheDir, ccacheVolume: config.docker.ccacheVolume, onLog: quiet,
+    runnerImage: images.runner, runnerId: images.runnerId, toolchain: images.toolchain, treeName: tree.name, mirror, commit, fragment, limits, sandbox,
+    buildTimeoutSeconds: config.job.buildTimeoutSeconds, locksDir: join(config.cacheDir, 'warm'), ccacheVolume: config.docker.ccacheVolume, onLog: quiet,
   }));
 
   const job = await timed('patchbay job, passing fixture, warm base', () => runJob(
@@ -70,21 +71,18 @@ async function main(): Promise<void> {
   const stage = (name: string): number => job.value.stages.find((s) => s.stage === name)?.durationMs ?? 0;
 
   // By hand: the same image, the same commands a developer would type.
-  const dir = makeJobDir(join(config.cacheDir, 'jobs', `bench-hand-${stamp}`));
-  writeFileSync(join(dir.in, 'series.mbox'), Buffer.from(seriesMbox(series), 'latin1'));
   const initramfs = join(job.value.artifactsDir ?? '', 'initramfs.cpio.gz');
-  writeFileSync(join(dir.in, 'initramfs.cpio.gz'), readFileSync(initramfs));
-  const box = await engine.start({
+  const box = await Sandbox.create(engine, {
     image: cold.value.image, name: `patchbay-bench-${process.pid}`, labels: { 'org.patchbay.role': 'bench' },
-    mounts: [
-      { kind: 'bind', source: dir.root, target: '/job', readOnly: false },
-      { kind: 'volume', source: config.docker.ccacheVolume, target: '/ccache', readOnly: false },
-    ],
+    mounts: [{ kind: 'volume', source: config.docker.ccacheVolume, target: '/ccache', readOnly: false }],
     devices: [], ...limits,
-  });
+  }, [
+    { type: 'file', path: '/job/in/series.mbox', mode: 0o444, uid: 0, content: Buffer.from(seriesMbox(series), 'latin1') },
+    { type: 'file', path: '/job/in/initramfs.cpio.gz', mode: 0o444, uid: 0, content: readFileSync(initramfs) },
+  ], sandbox);
   const hand: Record<string, number> = {};
   try {
-    for (const [name, cmd] of [
+    await box.stage(async (c) => { for (const [name, cmd] of [
       ['git am', 'cd /work/linux && git am -3 --patch-format=mboxrd /job/in/series.mbox'],
       // The invocation the tree was configured and built with (another CC would
       // rebuild everything), compiling for real: the job's objects are in the
@@ -96,10 +94,10 @@ async function main(): Promise<void> {
         + '-kernel /work/build/arch/x86/boot/bzImage -initrd /job/in/initramfs.cpio.gz '
         + '-append "console=ttyS0 rdinit=/init panic=-1" -serial stdio -serial null </dev/null | grep -q "all suites done"'],
     ] as const) {
-      const t = await timed(`by hand: ${name}`, () => box.exec(['bash', '-c', cmd]));
+      const t = await timed(`by hand: ${name}`, () => c.exec(['bash', '-c', cmd]));
       if (t.value.exitCode !== 0) throw new Error(`by hand: ${name} failed: ${t.value.tail.slice(-500)}`);
       hand[name] = t.ms;
-    }
+    } });
   } finally {
     await box.dispose();
   }

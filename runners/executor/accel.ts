@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PatchbayError } from '../../services/domain/errors.ts';
 import { GUEST_MARKERS } from '../../services/domain/job.ts';
-import type { JobContainer } from './docker.ts';
+import type { Running } from './sandbox.ts';
 
 export type Accel = 'kvm' | 'tcg';
 export type AccelMode = 'auto' | Accel;
@@ -32,7 +32,7 @@ export function kvmPresent(): boolean {
 /** Chooses the accelerator; `container` must have been started with /dev/kvm when it exists. */
 export async function chooseAccel(
   mode: AccelMode,
-  container: JobContainer,
+  container: Running,
   cacheFile: string,
   onLog: (text: string) => void,
 ): Promise<Accel> {

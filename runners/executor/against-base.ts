@@ -3,16 +3,20 @@
  * (from the cache, or one boot of the base kernel for the suites it lacks),
  * then N re-runs on both kernels of every test whose outcome differs, then a
  * classification of every test (see services/domain/compare.ts).
+ *
+ * The base kernel boots only in the base sandbox, which no series touched:
+ * what the series' build or guest did cannot reach the base's results, nor
+ * the cache every later job on this base reads.
  */
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
 import { type ComparedResult, type TestKey, compareWithBase, testsToRerun } from '../../services/domain/compare.ts';
 import type { BaseComparison, TestResult } from '../../services/domain/job.ts';
 import { type BaseRunCache, baseRunKey, type BaseRunKeyParts } from './base-runs.ts';
-import type { JobContainer } from './docker.ts';
+import { BASE_KERNEL } from './accel.ts';
 import { type GuestOutcome, type PlanLine, runGuest } from './guest.ts';
+import type { ArtifactsDir, Sandbox } from './sandbox.ts';
 
-/** Where the base kernel is kept in the job container (copied before apply). */
-export const BASE_KERNEL_COPY = '/work/base.bzImage';
+/** The series' kernel in its sandbox (the warm base's own stays in the base sandbox). */
 export const SERIES_KERNEL = '/job/out/bzImage';
 /** build.tree output of the base tree and of the tree under test. */
 export const BASE_SUITES_EXTRA = '/job/out/base-suites';
@@ -20,14 +24,17 @@ export const SERIES_SUITES_EXTRA = '/job/out/suites';
 
 export interface AgainstBaseInput {
   jobId: string;
-  container: JobContainer;
-  dirs: { in: string; out: string };
+  /** The series' sandbox (its kernel built) and the base sandbox (untouched by the series). */
+  series: Sandbox;
+  base: Sandbox;
+  artifacts: ArtifactsDir;
+  logLimitBytes: number;
   accel: 'kvm' | 'tcg';
   bootTimeoutSeconds: number;
   reruns: number;
   /** The suites that ran on the series, and its results. */
   suites: readonly SuiteManifest[];
-  series: readonly TestResult[];
+  results: readonly TestResult[];
   /** Cache key parts shared by every suite; suiteVersion per suite. */
   keyParts: Omit<BaseRunKeyParts, 'suite' | 'suiteVersion'>;
   suiteVersion: (suite: SuiteManifest) => string;
@@ -69,15 +76,15 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
   if (toRun.length > 0) {
     input.log(`patchbay: booting the base kernel for ${toRun.map((s) => s.name).join(', ')} (not cached for this base)\n`);
     const started = Date.now();
-    const run = await runGuest(input.container, input.dirs, {
+    const run = await runGuest(input.base, input.artifacts, {
       name: 'base',
       accel: input.accel,
-      kernel: BASE_KERNEL_COPY,
+      kernel: BASE_KERNEL,
       plan: toRun.map((suite) => ({ suite, tests: [] })),
       suiteExtra: BASE_SUITES_EXTRA,
       bootTimeoutSeconds: input.bootTimeoutSeconds,
       onOutput: input.log,
-    });
+    }, input.logLimitBytes);
     input.checkAborted();
     const durationMs = Date.now() - started;
     for (const suite of toRun) {
@@ -95,7 +102,7 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
   }
 
   // Re-run what differs, on both kernels, suite by suite.
-  const comparable = input.series.filter((r) => baseResults.has(r.suite));
+  const comparable = input.results.filter((r) => baseResults.has(r.suite));
   // A name with spaces cannot be passed to the guest's filter: compared once.
   const differing = testsToRerun(comparable, [...baseResults.values()].flat()).filter((k) => !/\s/.test(k.test));
   let seriesReruns: TestResult[] = [];
@@ -104,18 +111,18 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
     const plan = rerunPlan(input.suites, differing, input.reruns);
     const wanted = new Set(differing.map(keyOf));
     input.log(`patchbay: re-running ${differing.length} differing test(s) ${input.reruns} time(s) on both kernels: ${differing.map((d) => `${d.suite}/${d.test}`).join(', ')}\n`);
-    const again = async (name: string, kernel: string, extra: string): Promise<TestResult[]> => {
-      const run = await runGuest(input.container, input.dirs, { name, accel: input.accel, kernel, plan, suiteExtra: extra, bootTimeoutSeconds: input.bootTimeoutSeconds, onOutput: input.log });
+    const again = async (box: Sandbox, name: string, kernel: string, extra: string): Promise<TestResult[]> => {
+      const run = await runGuest(box, input.artifacts, { name, accel: input.accel, kernel, plan, suiteExtra: extra, bootTimeoutSeconds: input.bootTimeoutSeconds, onOutput: input.log }, input.logLimitBytes);
       input.checkAborted();
       return run.results.filter((r) => wanted.has(keyOf(r)));
     };
-    seriesReruns = await again('rerun-series', SERIES_KERNEL, SERIES_SUITES_EXTRA);
-    baseReruns = await again('rerun-base', BASE_KERNEL_COPY, BASE_SUITES_EXTRA);
+    seriesReruns = await again(input.series, 'rerun-series', SERIES_KERNEL, SERIES_SUITES_EXTRA);
+    baseReruns = await again(input.base, 'rerun-base', BASE_KERNEL, BASE_SUITES_EXTRA);
     base.rerun = { tests: differing.length, times: input.reruns };
   }
 
   // compareWithBase keeps its input's order; put both parts back in the series' order.
-  const uncompared = input.series.filter((r) => !baseResults.has(r.suite));
+  const uncompared = input.results.filter((r) => !baseResults.has(r.suite));
   const compared = new Map<TestResult, ComparedResult>();
   const pair = (rows: readonly TestResult[], out: readonly ComparedResult[]): void => {
     rows.forEach((r, i) => {
@@ -125,7 +132,7 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
   };
   pair(comparable, compareWithBase({ series: comparable, base: [...baseResults.values()].flat(), seriesReruns, baseReruns }));
   pair(uncompared, compareWithBase({ series: uncompared, base: null }));
-  const results = input.series.map((r) => compared.get(r)).filter((c): c is ComparedResult => c !== undefined);
+  const results = input.results.map((r) => compared.get(r)).filter((c): c is ComparedResult => c !== undefined);
   return { results, base };
 }
 

@@ -1,15 +1,21 @@
 /**
  * The only module that imports dockerode. The rest of the executor sees two
- * narrow ports: ContainerRuntime (one method: start a hardened container)
+ * narrow ports: ContainerRuntime (one method: create a hardened container)
  * and LocalImages (what the image builder needs).
+ *
+ * A job container shares no folder with the host that the host later opens:
+ * inputs go in as a tar the engine extracts (before the container runs, or
+ * while it is stopped), and outputs come out as a tar of one path at a time
+ * (archive), read by copy-out.ts, which keeps regular files only.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Docker from 'dockerode';
 import { PatchbayError, errorMessage } from '../../services/domain/errors.ts';
+import { ByteBudget } from '../../services/domain/limits.ts';
 import { processAlive } from '../../services/platform/process.ts';
 
 export interface Mount {
@@ -31,6 +37,10 @@ export interface ContainerSpec {
   pids: number;
   /** Host devices passed through, e.g. /dev/kvm. */
   devices: string[];
+  /** RLIMIT_FSIZE of every process in it (exec'd ones too): no file grows past this. */
+  fileSizeBytes: number;
+  /** Size of the tmpfs at /tmp (counted against the memory limit as well). */
+  tmpBytes: number;
   /** The container's command; the runner image's own (sleep under tini) when absent. */
   command?: string[];
 }
@@ -41,6 +51,8 @@ export interface ExecOptions {
   /** Killed (with the whole command tree) after this many seconds: exit 124. */
   timeoutSeconds?: number;
   env?: Record<string, string>;
+  /** What onOutput receives is cut (with a marker) after this many bytes; the tail is kept either way. */
+  outputLimitBytes?: number;
 }
 
 export interface ExecOutcome {
@@ -52,16 +64,27 @@ export interface ExecOutcome {
 
 export interface JobContainer {
   readonly id: string;
+  /** Starts its processes (the image's command); its filesystem is kept from any earlier run. */
+  start(): Promise<void>;
+  /** Kills every process in it (SIGKILL) and waits until it has stopped; idempotent. */
+  stop(): Promise<void>;
+  /** Runs a command in the running container. */
   exec(cmd: readonly string[], opts?: ExecOptions): Promise<ExecOutcome>;
+  /** Extracts a tar at / (owners and modes from its headers). */
+  put(archive: Readable): Promise<void>;
+  /** A tar of one path in it (links are not followed), or null when the path does not exist. */
+  archive(path: string): Promise<Readable | null>;
+  /** Bytes its writable layer holds. */
+  diskUsage(): Promise<number>;
   /** Snapshot the container's filesystem as an image. */
   commit(tag: string, labels: Record<string, string>): Promise<void>;
   /** Kill and remove; idempotent, never throws. */
   dispose(): Promise<void>;
 }
 
-/** The one-method port through which jobs get containers. */
+/** The one-method port through which jobs get containers (created stopped). */
 export interface ContainerRuntime {
-  start(spec: ContainerSpec): Promise<JobContainer>;
+  create(spec: ContainerSpec): Promise<JobContainer>;
 }
 
 export interface LocalImages {
@@ -132,11 +155,16 @@ class DockerJobContainer implements JobContainer {
       : ['timeout', '--kill-after=10', String(opts.timeoutSeconds), ...cmd];
     let tail = '';
     const decoder = new StringDecoder('utf8');
+    const budget = opts.outputLimitBytes === undefined ? null : new ByteBudget(opts.outputLimitBytes, 'output');
+    const onOutput = opts.onOutput;
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         const text = decoder.write(chunk);
         tail = (tail + text).slice(-TAIL_BYTES);
-        opts.onOutput?.(text);
+        if (onOutput) {
+          const kept = budget === null ? text : budget.take(text).text;
+          if (kept !== '') onOutput(kept);
+        }
         done();
       },
     });
@@ -162,6 +190,58 @@ class DockerJobContainer implements JobContainer {
     } catch (e) {
       if (this.disposed) return { exitCode: -1, timedOut: false, tail };
       throw dockerError(`exec ${cmd.join(' ')}`, e);
+    }
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.container.start();
+    } catch (e) {
+      throw dockerError('start container', e);
+    }
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await this.container.kill();
+    } catch (e) {
+      // 409: not running. 404: gone (disposed by a deadline).
+      const code = (e as { statusCode?: number }).statusCode;
+      if (code !== 409 && code !== 404) throw dockerError('kill container', e);
+    }
+    try {
+      await this.container.wait({ condition: 'not-running' });
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw dockerError('wait for container', e);
+    }
+  }
+
+  async put(archive: Readable): Promise<void> {
+    try {
+      await this.container.putArchive(archive, { path: '/' });
+    } catch (e) {
+      throw dockerError('put files into container', e);
+    }
+  }
+
+  async archive(path: string): Promise<Readable | null> {
+    try {
+      const stream = await this.container.getArchive({ path });
+      if (!(stream instanceof Readable)) throw new Error('the engine did not answer with a stream');
+      return stream;
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return null;
+      throw dockerError(`archive ${path}`, e);
+    }
+  }
+
+  async diskUsage(): Promise<number> {
+    try {
+      // The engine's ?size=1 (not in the typings): SizeRw is the writable layer.
+      const info = (await this.container.inspect({ size: true } as unknown as Docker.ContainerInspectOptions)) as { SizeRw?: number };
+      return info.SizeRw ?? 0;
+    } catch (e) {
+      throw dockerError('inspect container size', e);
     }
   }
 
@@ -207,7 +287,7 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
     }
   }
 
-  async start(spec: ContainerSpec): Promise<JobContainer> {
+  async create(spec: ContainerSpec): Promise<JobContainer> {
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer({
@@ -234,20 +314,14 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
             ReadOnly: m.readOnly,
           })),
           Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
-          Tmpfs: { '/tmp': 'rw,exec,size=2g' },
+          Ulimits: [{ Name: 'fsize', Soft: spec.fileSizeBytes, Hard: spec.fileSizeBytes }],
+          Tmpfs: { '/tmp': `rw,exec,nosuid,nodev,size=${spec.tmpBytes}` },
         },
       });
     } catch (e) {
       throw dockerError(`create container from ${spec.image}`, e);
     }
-    const handle = new DockerJobContainer(this.docker, container);
-    try {
-      await container.start();
-    } catch (e) {
-      await handle.dispose();
-      throw dockerError(`start container from ${spec.image}`, e);
-    }
-    return handle;
+    return new DockerJobContainer(this.docker, container);
   }
 
   /**

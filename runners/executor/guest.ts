@@ -3,11 +3,9 @@
  * into a verdict. The series' kernel, the base kernel and their re-runs all
  * go through here.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
 import { type GuestVerdict, judgeGuestRun } from '../../services/domain/job.ts';
-import type { JobContainer } from './docker.ts';
+import { type ArtifactsDir, JOB_IN, JOB_OUT, type Sandbox } from './sandbox.ts';
 
 /** One run of a suite; tests, when given, limit it to those (and their subtests). */
 export interface PlanLine {
@@ -26,12 +24,14 @@ export interface GuestBoot {
   suiteExtra: string | null;
   bootTimeoutSeconds: number;
   onOutput?: (text: string) => void;
+  /** Keep the initramfs as an artifact, up to this size (the series' own run). */
+  initramfsLimitBytes?: number;
 }
 
 export interface GuestOutcome extends GuestVerdict {
   exitCode: number | null;
   timedOut: boolean;
-  /** File names, under the job's out/, of this run's console and KTAP. */
+  /** File names, in the artifacts folder, of this run's console and KTAP. */
   files: { console: string; ktap: string };
 }
 
@@ -45,43 +45,40 @@ export function planText(plan: readonly PlanLine[]): string {
 }
 
 /**
- * Boots and judges. jobIn/jobOut are the host folders mounted at /job/in and
- * /job/out. The primary run ("series") keeps the historical file names
+ * Boots and judges, in a sandbox: the plan goes in read-only, boot.sh runs
+ * as one stage, and the console and KTAP come out as capped regular files
+ * into the artifacts folder. The primary run ("series") keeps the names
  * console.log and ktap.txt; others get a prefix.
  */
-export async function runGuest(container: JobContainer, dirs: { in: string; out: string }, boot: GuestBoot): Promise<GuestOutcome> {
+export async function runGuest(box: Sandbox, artifacts: ArtifactsDir, boot: GuestBoot, logLimitBytes: number): Promise<GuestOutcome> {
   const prefix = boot.name === 'series' ? '' : `${boot.name}-`;
-  const sub = boot.name === 'series' ? '/job/out' : `/job/out/${boot.name}`;
-  writeFileSync(join(dirs.in, `plan-${boot.name}.txt`), planText(boot.plan));
+  const out = `${JOB_OUT}/guest-${boot.name}`;
+  const plan = `${JOB_IN}/plan-${boot.name}.txt`;
+  await box.put([{ type: 'file', path: plan, mode: 0o444, uid: 0, content: planText(boot.plan) }]);
   const timeout = guestTimeout(boot);
-  const r = await container.exec(
-    ['/opt/patchbay/stages/boot.sh', boot.accel, String(timeout), boot.kernel, sub, `/job/in/plan-${boot.name}.txt`],
+  const r = await box.stage((c) => c.exec(
+    ['/opt/patchbay/stages/boot.sh', boot.accel, String(timeout), boot.kernel, out, plan],
     {
       timeoutSeconds: timeout + 60,
-      env: boot.suiteExtra === null ? {} : { SUITE_EXTRA: boot.suiteExtra },
+      env: { CONSOLE_LIMIT: String(logLimitBytes), ...(boot.suiteExtra === null ? {} : { SUITE_EXTRA: boot.suiteExtra }) },
       ...(boot.onOutput ? { onOutput: boot.onOutput } : {}),
     },
-  );
-  const hostSub = boot.name === 'series' ? dirs.out : join(dirs.out, boot.name);
-  const consoleLog = readText(join(hostSub, 'console.log'));
-  const ktap = readText(join(hostSub, 'ktap.txt'));
-  // Runs other than the series' own keep their logs as top-level artifacts.
-  if (prefix !== '') {
-    writeFileSync(join(dirs.out, `${prefix}console.log`), consoleLog);
-    writeFileSync(join(dirs.out, `${prefix}ktap.txt`), ktap);
-  }
+  ));
+  const files = { console: `${prefix}console.log`, ktap: `${prefix}ktap.txt` };
+  await box.collect(out, [
+    { name: 'console.log', maxBytes: logLimitBytes, truncate: true },
+    { name: 'ktap.txt', maxBytes: logLimitBytes, truncate: true },
+    // The series' initramfs, for reproducing its boot by hand.
+    ...(boot.name === 'series' && boot.initramfsLimitBytes !== undefined ? [{ name: 'initramfs.cpio.gz', maxBytes: boot.initramfsLimitBytes, truncate: false }] : []),
+  ], artifacts.path, (n) => `${prefix}${n}`);
   const timedOut = r.timedOut || r.exitCode === 124;
   const verdict = judgeGuestRun({
-    consoleLog,
-    ktap,
+    consoleLog: artifacts.readText(files.console),
+    ktap: artifacts.readText(files.ktap),
     exitCode: r.timedOut ? null : r.exitCode,
     timedOut,
     timeoutSeconds: timeout,
     suites: boot.plan.map((l) => l.suite.name),
   });
-  return { ...verdict, exitCode: r.timedOut ? null : r.exitCode, timedOut, files: { console: `${prefix}console.log`, ktap: `${prefix}ktap.txt` } };
-}
-
-function readText(path: string): string {
-  return existsSync(path) ? readFileSync(path, 'utf8') : '';
+  return { ...verdict, exitCode: r.timedOut ? null : r.exitCode, timedOut, files };
 }

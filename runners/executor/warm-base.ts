@@ -17,7 +17,7 @@ import { PatchbayError } from '../../services/domain/errors.ts';
 import { withLock } from '../host/lock.ts';
 import type { ContainerRuntime, ContainerSpec, LocalImages } from './docker.ts';
 import { IMAGE_LABEL } from './images.ts';
-import { makeJobDir } from './job-dir.ts';
+import { JOB_IN, JOB_OUT, Sandbox, type SandboxLimits } from './sandbox.ts';
 
 export interface WarmBaseRequest {
   runnerImage: string;
@@ -30,10 +30,12 @@ export interface WarmBaseRequest {
   commit: string;
   /** The merged kernel config fragment (guest + every suite). */
   fragment: string;
-  limits: Pick<ContainerSpec, 'memoryBytes' | 'cpus' | 'pids'>;
+  limits: Pick<ContainerSpec, 'memoryBytes' | 'cpus' | 'pids' | 'fileSizeBytes' | 'tmpBytes'>;
+  sandbox: SandboxLimits;
   buildTimeoutSeconds: number;
-  cacheDir: string;
-  /** Docker volume shared by builds as the compiler cache. */
+  /** The host folder for the cross-process lock of each key. */
+  locksDir: string;
+  /** Docker volume of the compiler cache: warm-base builds (the base tree alone) are its only writers. */
   ccacheVolume: string;
   onLog: (text: string) => void;
 }
@@ -43,8 +45,6 @@ export interface WarmBase {
   key: string;
   /** True when this call built it (a cold build). */
   built: boolean;
-  /** The host folder of its build: out/bzImage is the base kernel. */
-  dir: string;
 }
 
 export function warmBaseKey(req: Pick<WarmBaseRequest, 'toolchain' | 'treeName' | 'commit' | 'fragment'>): string {
@@ -63,59 +63,55 @@ export function ensureWarmBase(runtime: ContainerRuntime, images: LocalImages, r
   if (pending) return pending;
   const p = (async (): Promise<WarmBase> => {
     const image = `patchbay/warm:${key}`;
-    const dir = join(req.cacheDir, 'warm', key);
-    if ((await images.imageId(image)) !== null) return { image, key, built: false, dir };
-    return withLock(dir, () => { req.onLog(`waiting for another process building warm base ${key}\n`); }, async () => {
-      if ((await images.imageId(image)) !== null) return { image, key, built: false, dir };
-      await buildWarmBase(runtime, req, key, image, dir);
-      return { image, key, built: true, dir };
+    if ((await images.imageId(image)) !== null) return { image, key, built: false };
+    return withLock(join(req.locksDir, key), () => { req.onLog(`waiting for another process building warm base ${key}\n`); }, async () => {
+      if ((await images.imageId(image)) !== null) return { image, key, built: false };
+      await buildWarmBase(runtime, req, key, image);
+      return { image, key, built: true };
     });
   })().finally(() => inFlight.delete(key));
   inFlight.set(key, p);
   return p;
 }
 
-async function buildWarmBase(
-  runtime: ContainerRuntime,
-  req: WarmBaseRequest,
-  key: string,
-  image: string,
-  root: string,
-): Promise<void> {
-  const dir = makeJobDir(root);
-  writeFileSync(join(dir.in, 'kernel.config'), req.fragment);
+async function buildWarmBase(runtime: ContainerRuntime, req: WarmBaseRequest, key: string, image: string): Promise<void> {
   req.onLog(`building warm base ${key}: ${req.treeName} @ ${req.commit.slice(0, 12)} (a cold kernel build, about 10 minutes on 2 cores)\n`);
-  const container = await runtime.start({
+  // No series is ever in this sandbox: the base tree alone, which is why it
+  // alone may write the compiler cache.
+  const box = await Sandbox.create(runtime, {
     image: req.runnerImage,
     name: `patchbay-warm-${key}-${process.pid}`,
     labels: { 'org.patchbay.role': 'warm-base', 'org.patchbay.warm': key },
     mounts: [
       { kind: 'bind', source: req.mirror, target: '/trees/tree.git', readOnly: true },
-      { kind: 'bind', source: dir.root, target: '/job', readOnly: false },
       { kind: 'volume', source: req.ccacheVolume, target: '/ccache', readOnly: false },
     ],
     devices: [],
     ...req.limits,
-  });
+  }, [{ type: 'file', path: `${JOB_IN}/kernel.config`, mode: 0o444, uid: 0, content: req.fragment }], req.sandbox);
   try {
-    const step = async (what: string, cmd: string[], timeoutSeconds: number): Promise<void> => {
-      const r = await container.exec(cmd, { onOutput: req.onLog, timeoutSeconds });
-      if (r.exitCode !== 0) {
-        const why = r.timedOut ? `timed out after ${timeoutSeconds}s` : `exit ${r.exitCode}`;
-        throw new PatchbayError('WARM_BASE_FAILED', `warm base ${key}: ${what} failed (${why}): ${lastLines(r.tail, 8)}`, {
-          retryable: r.timedOut,
-          details: { key, step: what },
-        });
-      }
-    };
-    await step('checkout', ['/opt/patchbay/stages/checkout.sh', 'file:///trees/tree.git', req.commit], 600);
-    await step('configure', ['/opt/patchbay/stages/configure.sh', '/job/in/kernel.config'], 600);
-    await step('build', ['/opt/patchbay/stages/build.sh'], req.buildTimeoutSeconds);
-    // Rewrite the index now that every file is older than it: no racily
-    // clean entries for a job's git to re-hash.
-    await step('index refresh', ['git', '-C', '/work/linux', 'update-index', '-q', '--refresh'], 600);
+    await box.stage(async (c) => {
+      const step = async (what: string, cmd: string[], timeoutSeconds: number): Promise<void> => {
+        const r = await c.exec(cmd, { onOutput: req.onLog, timeoutSeconds });
+        if (r.exitCode !== 0) {
+          const why = r.timedOut ? `timed out after ${timeoutSeconds}s` : `exit ${r.exitCode}`;
+          throw new PatchbayError('WARM_BASE_FAILED', `warm base ${key}: ${what} failed (${why}): ${lastLines(r.tail, 8)}`, {
+            retryable: r.timedOut,
+            details: { key, step: what },
+          });
+        }
+      };
+      await step('checkout', ['/opt/patchbay/stages/checkout.sh', 'file:///trees/tree.git', req.commit], 600);
+      await step('configure', ['/opt/patchbay/stages/configure.sh', `${JOB_IN}/kernel.config`], 600);
+      await step('build', ['/opt/patchbay/stages/build.sh'], req.buildTimeoutSeconds);
+      // Rewrite the index now that every file is older than it: no racily
+      // clean entries for a job's git to re-hash.
+      await step('index refresh', ['git', '-C', '/work/linux', 'update-index', '-q', '--refresh'], 600);
+      // A job starts with an empty out folder (build.sh copied the kernel there).
+      await step('emptying the out folder', ['find', JOB_OUT, '-mindepth', '1', '-delete'], 60);
+    });
     req.onLog(`saving warm base ${key} as ${image}\n`);
-    await container.commit(image, {
+    await box.commit(image, {
       [IMAGE_LABEL]: 'warm',
       'org.patchbay.tree': req.treeName,
       'org.patchbay.commit': req.commit,
@@ -123,7 +119,7 @@ async function buildWarmBase(
       'org.patchbay.toolchain': req.toolchain,
     });
   } finally {
-    await container.dispose();
+    await box.dispose();
   }
 }
 

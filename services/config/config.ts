@@ -40,6 +40,16 @@ export const ConfigSchema = Type.Object({
     accel: Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')]),
     /** Re-runs, on both kernels, of a test whose outcome differs from the base (0: none). */
     reruns: Type.Integer({ minimum: 0, maximum: 10 }),
+    /** No file in a job container grows past this (RLIMIT_FSIZE). */
+    fileSizeBytes: Type.Integer({ minimum: 64 * 1024 * 1024 }),
+    /** The tmpfs at /tmp in a job container. */
+    tmpBytes: Type.Integer({ minimum: 64 * 1024 * 1024 }),
+    /** A job container's writable layer; past it the job ends (JOB_LIMIT). */
+    diskBytes: Type.Integer({ minimum: 1024 * 1024 * 1024 }),
+    /** Every log a job writes (stage output, console, KTAP, its log stream) is cut here with a marker. */
+    logLimitBytes: Type.Integer({ minimum: 64 * 1024 }),
+    /** Binary artifacts (bzImage) larger than this are not kept. */
+    artifactLimitBytes: Type.Integer({ minimum: 1024 * 1024 }),
   }),
   /** PostgreSQL (postgresql://...) for the service's state; null: embedded PGlite under cacheDir. */
   databaseUrl: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
@@ -111,6 +121,11 @@ export function loadConfig(env: Env = {}): Config {
       pids: int(env, 'PATCHBAY_JOB_PIDS', 4096),
       accel: env.PATCHBAY_ACCEL ?? 'auto',
       reruns: int(env, 'PATCHBAY_RERUNS', 3),
+      fileSizeBytes: int(env, 'PATCHBAY_JOB_FILE_MB', 2048) * 1024 * 1024,
+      tmpBytes: int(env, 'PATCHBAY_JOB_TMP_MB', 1024) * 1024 * 1024,
+      diskBytes: int(env, 'PATCHBAY_JOB_DISK_MB', 16 * 1024) * 1024 * 1024,
+      logLimitBytes: int(env, 'PATCHBAY_LOG_LIMIT_KB', 32 * 1024) * 1024,
+      artifactLimitBytes: int(env, 'PATCHBAY_ARTIFACT_LIMIT_MB', 256) * 1024 * 1024,
     },
     databaseUrl: env.DATABASE_URL === undefined || env.DATABASE_URL === '' ? null : env.DATABASE_URL,
     dataDir: resolve(env.PATCHBAY_DATA ?? join(env.XDG_DATA_HOME ?? join(home, '.local', 'share'), 'patchbay')),

@@ -86,6 +86,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
       suites: catalogs.suites,
       kernelFragment: catalogs.kernelFragment,
       logs,
+      logLimitBytes: config.job.logLimitBytes,
       logger: log,
       workerId,
       execute: async (input, onEvent, signal) => {

@@ -11,6 +11,7 @@ import type { SuiteManifest } from '../catalog/suites.ts';
 import type { Tree } from '../catalog/trees.ts';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
 import type { JobResult } from '../domain/job.ts';
+import { ByteBudget } from '../domain/limits.ts';
 import type { Series } from '../domain/series.ts';
 import type { JobEvent, JobInput } from '../../runners/executor/pipeline.ts';
 import { type RunSeriesJob, isRunSeriesJob } from '../queue/catalogue.ts';
@@ -43,6 +44,8 @@ export interface ProcessorDeps {
   kernelFragment: string;
   execute: (input: JobInput, onEvent: (e: JobEvent) => void, signal: AbortSignal) => Promise<JobResult>;
   logs: { append(jobId: string, entry: LogEntry): Promise<string> };
+  /** What one attempt may put on the job's log stream (its text), cut with a marker past it. */
+  logLimitBytes: number;
   logger: Logger;
   workerId: string;
 }
@@ -50,6 +53,9 @@ export interface ProcessorDeps {
 /** Abort reasons the worker uses, so the processor knows why it was stopped. */
 export const CANCELLED_BY_USER = 'cancelled';
 export const SHUTTING_DOWN = 'shutdown';
+
+/** MISS that a retry cannot fix: an unknown base, no KVM where it was asked for, a job over its limits. */
+const NOT_RETRIED: ReadonlySet<string> = new Set(['BASE_UNKNOWN', 'ACCEL_UNAVAILABLE', 'JOB_LIMIT']);
 
 const FINAL = new Set(['PASS', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'cancelled']);
 
@@ -85,11 +91,15 @@ export function makeProcessor(deps: ProcessorDeps) {
         log.warn({ err: errorMessage(e) }, 'log stream append failed');
       });
     };
+    // The job's own output is bounded on the stream; stage events always go.
+    const budget = new ByteBudget(deps.logLimitBytes, 'the log stream of this attempt');
     const onEvent = (e: JobEvent): void => {
       switch (e.type) {
-        case 'log':
-          publish({ kind: 'log', stage: e.stage, text: e.text });
+        case 'log': {
+          const kept = budget.take(e.text).text;
+          if (kept !== '') publish({ kind: 'log', stage: e.stage, text: kept });
           break;
+        }
         case 'stage-start':
           publish({ kind: 'stage', stage: e.stage, phase: 'start' });
           break;
@@ -124,7 +134,7 @@ export function makeProcessor(deps: ProcessorDeps) {
     }
 
     const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
-    const retryable = result.status === 'MISS' && result.error?.code !== 'BASE_UNKNOWN' && result.error?.code !== 'ACCEL_UNAVAILABLE';
+    const retryable = result.status === 'MISS' && !NOT_RETRIED.has(result.error?.code ?? '');
     if (retryable && attemptsLeft > 0) {
       await deps.store.requeue(jobId);
       log.warn({ code: result.error?.code, attemptsLeft }, 'infrastructure trouble; retrying');

@@ -25,8 +25,16 @@ const spec = (name: string) => ({
   cpus: 1,
   pids: 128,
   devices: [],
+  fileSizeBytes: 64 * 1024 * 1024,
+  tmpBytes: 64 * 1024 * 1024,
   command: ['sleep', 'infinity'],
 });
+
+async function started(name: string): Promise<JobContainer> {
+  const c = await engine.create(spec(name));
+  await c.start();
+  return c;
+}
 
 describe('Docker port', { timeout: 15 * 60_000 }, () => {
   let box: JobContainer;
@@ -37,7 +45,7 @@ describe('Docker port', { timeout: 15 * 60_000 }, () => {
       imagesDir: config.imagesDir, baseImage: config.docker.baseImage, env: process.env,
       onLog: (l) => { process.stderr.write(`  ${l}\n`); },
     });
-    box = await engine.start(spec('patchbay-test-hardening'));
+    box = await started('patchbay-test-hardening');
   });
 
   after(async () => { await box.dispose(); });
@@ -71,7 +79,7 @@ describe('Docker port', { timeout: 15 * 60_000 }, () => {
   });
 
   test('dispose is idempotent and exec after it fails cleanly', async () => {
-    const c = await engine.start(spec('patchbay-test-dispose'));
+    const c = await started('patchbay-test-dispose');
     await c.dispose();
     await c.dispose();
     const r = await c.exec(['true']);
@@ -83,7 +91,8 @@ describe('Docker port', { timeout: 15 * 60_000 }, () => {
     const script = `
       import { DockerEngine } from './runners/executor/docker.ts';
       const e = new DockerEngine(${JSON.stringify(config.docker.socketPath)});
-      const c = await e.start(${JSON.stringify({ ...spec('patchbay-test-orphan'), image })});
+      const c = await e.create(${JSON.stringify({ ...spec('patchbay-test-orphan'), image })});
+      await c.start();
       process.stdout.write(c.id + '\\n');
       setInterval(() => {}, 1000);
     `;

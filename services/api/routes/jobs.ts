@@ -1,5 +1,6 @@
 /** Jobs: status and results, listing, cancelling, live and full logs, artifacts. */
-import { createReadStream, existsSync } from 'node:fs';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
@@ -162,13 +163,26 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
     // Only names the job itself listed: no path ever comes from the request.
     const listed = job.result?.artifacts ?? [];
     if (!listed.includes(name) || job.artifactsDir === null) throw new PatchbayError('ARTIFACT_UNKNOWN', `job ${job.id} has no artifact "${name}"`);
-    const path = join(job.artifactsDir, name);
-    if (!existsSync(path)) throw new PatchbayError('ARTIFACT_UNKNOWN', `artifact "${name}" of job ${job.id} is no longer kept`);
+    if (name.includes('/') || name === '.' || name === '..') throw new PatchbayError('ARTIFACT_UNKNOWN', `job ${job.id} has no artifact "${name}"`);
+    // The artifacts folder is the host's own copy (no container writes it);
+    // still, a link or anything but a regular file is never served.
+    let file;
+    try {
+      file = await open(join(job.artifactsDir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch {
+      throw new PatchbayError('ARTIFACT_UNKNOWN', `artifact "${name}" of job ${job.id} is no longer kept`);
+    }
+    const st = await file.stat();
+    if (!st.isFile()) {
+      await file.close();
+      throw new PatchbayError('ARTIFACT_UNKNOWN', `artifact "${name}" of job ${job.id} is no longer kept`);
+    }
     const text = /\.(log|txt|json|config)$/.test(name);
     return reply
       .type(text ? 'text/plain; charset=utf-8' : 'application/octet-stream')
+      .header('content-length', st.size)
       .header('content-disposition', `${text ? 'inline' : 'attachment'}; filename="${name}"`)
-      .send(createReadStream(path));
+      .send(file.createReadStream());
   });
   done();
 }

@@ -76,7 +76,7 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
     const logs = new JobLogs(redis, prefix);
     const execute = fakeExecute(plan);
     const deps = (workerId: string): ProcessorDeps => ({
-      store, execute, logs, logger, workerId, kernelFragment: '',
+      store, execute, logs, logger, workerId, kernelFragment: '', logLimitBytes: 64 * 1024,
       trees: { get: (name) => ({ name, ref: 'v1', url: 'file:///dev/null' }) },
       suites: { select: (names) => names.map((name) => ({ name, description: '', timeoutSeconds: 1, kconfig: [], build: {}, run: 'run.sh', paths: [] })) },
     });

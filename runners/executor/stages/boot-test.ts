@@ -1,0 +1,83 @@
+/**
+ * boot and test: one QEMU boot of the series' kernel in its sandbox (the
+ * guest init's marker splits the two stages live), then the comparison with
+ * the base kernel, which boots only in the base sandbox.
+ */
+import type { SuiteManifest } from '../../../services/catalog/suites.ts';
+import { compareWithBase, comparedVerdict } from '../../../services/domain/compare.ts';
+import { GUEST_MARKERS, type TestResult } from '../../../services/domain/job.ts';
+import { SERIES_KERNEL, SERIES_SUITES_EXTRA, compareAgainstBase } from '../against-base.ts';
+import { runGuest } from '../guest.ts';
+import type { StageTracker } from '../pipeline.ts';
+import type { Prepared } from './setup.ts';
+import type { StageContext } from './context.ts';
+
+export async function bootAndTestStages(
+  prepared: Prepared,
+  suites: readonly SuiteManifest[],
+  unbuilt: ReadonlyMap<string, string>,
+  stages: StageTracker,
+  ctx: StageContext,
+): Promise<void> {
+  const { settings } = ctx;
+  const runnable = suites.filter((s) => !unbuilt.has(s.name));
+  stages.begin('boot');
+  const live = { sawInit: false, pending: '' };
+  const guest = await runGuest(prepared.series, ctx.artifacts, {
+    name: 'series',
+    accel: prepared.accel,
+    kernel: SERIES_KERNEL,
+    plan: runnable.map((suite) => ({ suite, tests: [] })),
+    suiteExtra: SERIES_SUITES_EXTRA,
+    bootTimeoutSeconds: settings.job.bootTimeoutSeconds,
+    initramfsLimitBytes: settings.job.artifactLimitBytes,
+    onOutput: (t) => {
+      ctx.event({ type: 'log', stage: live.sawInit ? 'test' : 'boot', text: t });
+      if (!live.sawInit) {
+        live.pending = (live.pending + t).slice(-4096);
+        if (live.pending.includes(GUEST_MARKERS.init)) {
+          live.sawInit = true;
+          stages.end('PASS', 'booted to init');
+          stages.begin('test');
+        }
+      }
+    },
+  }, settings.job.logLimitBytes);
+  ctx.checkAborted();
+  ctx.result.crashes = guest.crashes;
+  const results: TestResult[] = [
+    ...guest.results,
+    ...[...unbuilt].map(([suite, tail]) => ({ suite, test: '(build)', status: 'FAIL' as const, detail: `building the suite from the tree under test failed:\n${tail}` })),
+  ];
+  if (!live.sawInit) {
+    ctx.result.results = compareWithBase({ series: results, base: null });
+    stages.end(guest.boot.status, guest.boot.summary);
+    return;
+  }
+  // The boot looked fine live; a splat before init still fails it.
+  if (guest.boot.status !== 'PASS') {
+    ctx.result.stages.push({ stage: 'boot', status: guest.boot.status, durationMs: 0, summary: guest.boot.summary });
+  }
+  const compared = await compareAgainstBase({
+    jobId: ctx.jobId,
+    series: prepared.series,
+    base: prepared.base,
+    artifacts: ctx.artifacts,
+    logLimitBytes: settings.job.logLimitBytes,
+    accel: prepared.accel,
+    bootTimeoutSeconds: settings.job.bootTimeoutSeconds,
+    reruns: settings.job.reruns,
+    suites: runnable,
+    results,
+    keyParts: prepared.keyParts,
+    suiteVersion: prepared.suiteVersion,
+    unavailable: prepared.baseUnavailable,
+    cache: prepared.cache,
+    log: (t) => { ctx.event({ type: 'log', stage: 'test', text: t }); },
+    checkAborted: () => { ctx.checkAborted(); },
+  });
+  ctx.result.results = compared.results;
+  ctx.result.base = compared.base;
+  const verdict = comparedVerdict(compared.results);
+  stages.end(verdict.status, verdict.summary);
+}

@@ -1,0 +1,165 @@
+/**
+ * setup: the images, the tree mirror and the base commit, the warm base, and
+ * the attempt's two sandboxes (the series', and the base kernel's, which no
+ * series ever touches), then the accelerator and the suites' base builds,
+ * both in the base sandbox.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { SuiteManifest } from '../../../services/catalog/suites.ts';
+import { PatchbayError } from '../../../services/domain/errors.ts';
+import type { TreeMirrors } from '../../host/trees.ts';
+import { type Accel, KVM_DEVICE, chooseAccel, kvmPresent } from '../accel.ts';
+import { BASE_SUITES_EXTRA } from '../against-base.ts';
+import { BaseRunCache, type BaseRunKeyParts, baseRunKey } from '../base-runs.ts';
+import type { ContainerRuntime, ContainerSpec, LocalImages } from '../docker.ts';
+import { GUEST_INPUTS, ensureImages, hashInputs } from '../images.ts';
+import { JOB_IN, Sandbox, type SandboxLimits, folderInputs } from '../sandbox.ts';
+import { ensureJobImage, ensureWarmBase, lastLines } from '../warm-base.ts';
+import type { JobInput } from '../pipeline.ts';
+import type { StageContext } from './context.ts';
+
+export interface SetupDeps {
+  runtime: ContainerRuntime;
+  images: LocalImages;
+  mirrors: TreeMirrors;
+}
+
+export interface Prepared {
+  baseCommit: string;
+  warmKey: string;
+  accel: Accel;
+  series: Sandbox;
+  base: Sandbox;
+  /** Base-run cache key parts shared by every suite; suiteVersion per suite. */
+  keyParts: Omit<BaseRunKeyParts, 'suite' | 'suiteVersion'>;
+  suiteVersion: (s: SuiteManifest) => string;
+  cache: BaseRunCache;
+  /** Suites whose build from the base tree failed, and why. */
+  baseUnavailable: Map<string, string>;
+  summary: string;
+}
+
+/** Container limits every sandbox of a job gets. */
+export function containerLimits(ctx: StageContext): Pick<ContainerSpec, 'memoryBytes' | 'cpus' | 'pids' | 'fileSizeBytes' | 'tmpBytes'> {
+  const j = ctx.settings.job;
+  return { memoryBytes: j.memoryBytes, cpus: j.cpus, pids: j.pids, fileSizeBytes: j.fileSizeBytes, tmpBytes: j.tmpBytes };
+}
+
+export function sandboxLimits(ctx: StageContext): SandboxLimits {
+  return { diskBytes: ctx.settings.job.diskBytes, diskCheckMs: 5000, outputLimitBytes: ctx.settings.job.logLimitBytes };
+}
+
+export async function setupStage(
+  input: JobInput,
+  deps: SetupDeps,
+  ctx: StageContext,
+  /** Each sandbox as soon as it exists, so a deadline can remove it. */
+  adopt: (s: Sandbox) => void,
+): Promise<Prepared> {
+  const { settings } = ctx;
+  const line = (t: string): void => { ctx.setupLine(t); };
+  const images = await ensureImages(deps.images, { imagesDir: settings.imagesDir, baseImage: settings.baseImage, env: settings.hostEnv, onLog: line });
+  ctx.checkAborted();
+  const mirror = await deps.mirrors.ensure(input.tree, line);
+  const baseCommit = await resolveBase(input, deps.mirrors, line);
+  ctx.result.baseCommit = baseCommit;
+  ctx.checkAborted();
+  const limits = containerLimits(ctx);
+  const warm = await ensureWarmBase(deps.runtime, deps.images, {
+    runnerImage: images.runner,
+    runnerId: images.runnerId,
+    toolchain: images.toolchain,
+    treeName: input.tree.name,
+    mirror,
+    commit: baseCommit,
+    fragment: input.kernelFragment,
+    limits,
+    sandbox: sandboxLimits(ctx),
+    buildTimeoutSeconds: settings.job.buildTimeoutSeconds,
+    locksDir: join(settings.cacheDir, 'warm'),
+    ccacheVolume: settings.ccacheVolume,
+    onLog: (t) => { ctx.stageLog('setup', t); },
+  });
+  ctx.checkAborted();
+  const jobImage = await ensureJobImage(deps.images, warm, { tag: images.runner, id: images.runnerId, inputs: images.runnerInputs }, (t) => { ctx.stageLog('setup', t); });
+  ctx.checkAborted();
+
+  // Two sandboxes from the same image. The compiler cache is read-only to
+  // both: only warm-base builds (the base tree alone) write it.
+  const nonce = randomBytes(3).toString('hex');
+  const suiteInputs = input.suites.flatMap((s) => folderInputs(join(settings.suitesDir, s.name), `${JOB_IN}/suites/${s.name}`));
+  const useKvm = kvmPresent() && settings.job.accel !== 'tcg';
+  const spec = (role: 'job' | 'base'): ContainerSpec => ({
+    image: jobImage,
+    name: `patchbay-${role}-${input.jobId}-${nonce}`,
+    labels: { 'org.patchbay.role': role, 'org.patchbay.job': input.jobId },
+    mounts: [{ kind: 'volume', source: settings.ccacheVolume, target: '/ccache', readOnly: true }],
+    devices: useKvm ? [KVM_DEVICE] : [],
+    ...limits,
+  });
+  const inputs = [{ type: 'dir' as const, path: `${JOB_IN}/suites`, mode: 0o555, uid: 0 }, ...suiteInputs];
+  const base = await Sandbox.create(deps.runtime, spec('base'), inputs, sandboxLimits(ctx));
+  adopt(base);
+  const series = await Sandbox.create(deps.runtime, spec('job'), inputs, sandboxLimits(ctx));
+  adopt(series);
+
+  const accel = await base.stage((c) => chooseAccel(settings.job.accel, c, join(settings.cacheDir, 'accel.json'), line));
+  ctx.result.accel = accel;
+  ctx.checkAborted();
+
+  // A suite's base results depend on the kernel (commit, config, toolchain),
+  // what all guest runs share, and the suite's own folder: not on other suites.
+  const guestInputs = hashInputs(settings.imagesDir, GUEST_INPUTS);
+  const keyParts = { baseCommit, fragment: input.kernelFragment, toolchain: images.toolchain, guestInputs, accel };
+  const suiteVersion = (s: SuiteManifest): string => hashInputs(settings.suitesDir, [s.name]);
+  const cache = new BaseRunCache(join(settings.cacheDir, 'base-runs'));
+  const baseUnavailable = new Map<string, string>();
+  const needBase = input.suites
+    .filter((s) => (s.build.tree ?? []).length > 0)
+    .filter((s) => cache.get(baseRunKey({ ...keyParts, suite: s.name, suiteVersion: suiteVersion(s) })) === null);
+  if (needBase.length > 0) {
+    const timeout = settings.job.buildTimeoutSeconds;
+    const built = await base.stage((c) => c.exec(['/opt/patchbay/stages/build-tree-suites.sh', BASE_SUITES_EXTRA, ...needBase.map((s) => s.name)], {
+      onOutput: (t) => { ctx.stageLog('setup', t); },
+      timeoutSeconds: timeout,
+    }));
+    ctx.checkAborted();
+    if (built.timedOut) line(`patchbay: building suites from the base tree timed out after ${timeout}s`);
+    if (built.exitCode !== 0) for (const s of needBase) baseUnavailable.set(s.name, `its build from the base tree failed: ${lastLines(built.tail, 2)}`);
+  }
+  return {
+    baseCommit,
+    warmKey: warm.key,
+    accel,
+    series,
+    base,
+    keyParts,
+    suiteVersion,
+    cache,
+    baseUnavailable,
+    summary: `warm base ${warm.key}${warm.built ? ' (built now)' : ' (cached)'}, ${accel.toUpperCase()}, base ${baseCommit.slice(0, 12)}`,
+  };
+}
+
+async function resolveBase(input: JobInput, mirrors: TreeMirrors, onLog: (line: string) => void): Promise<string> {
+  if (input.base !== null) {
+    const sha = await mirrors.resolve(input.tree, input.base);
+    if (sha === null) {
+      throw new PatchbayError('BASE_UNKNOWN', `base "${input.base}" is not a commit in tree ${input.tree.name}`, { retryable: false });
+    }
+    return sha;
+  }
+  if (input.series.baseCommit !== null) {
+    const sha = await mirrors.resolve(input.tree, input.series.baseCommit);
+    if (sha !== null) {
+      onLog(`base: the series' base-commit ${sha.slice(0, 12)}`);
+      return sha;
+    }
+    onLog(`base: the series' base-commit ${input.series.baseCommit} is not in ${input.tree.name}; using ${input.tree.ref}`);
+  }
+  const sha = await mirrors.resolve(input.tree, input.tree.ref);
+  if (sha === null) throw new PatchbayError('BASE_UNKNOWN', `ref ${input.tree.ref} of tree ${input.tree.name} does not resolve`, { retryable: true });
+  onLog(`base: ${input.tree.ref} = ${sha.slice(0, 12)}`);
+  return sha;
+}
