@@ -48,13 +48,20 @@ function result(jobId: string, status: Status, code?: string): JobResult {
 }
 
 /** The executor port: each call takes the next planned outcome; 'hang' waits for the abort signal. */
-type Plan = Status | 'hang';
+type Plan = Status | 'hang' | 'flood' | 'limit';
 function fakeExecute(plan: Plan[]): ProcessorDeps['execute'] & { calls: number } {
   const fn = async (input: Parameters<ProcessorDeps['execute']>[0], onEvent: Parameters<ProcessorDeps['execute']>[1], signal: AbortSignal) => {
     fn.calls++;
     const next = plan.shift() ?? 'PASS';
     onEvent({ type: 'stage-start', stage: 'setup' });
     onEvent({ type: 'log', stage: 'setup', text: 'working\n' });
+    if (next === 'flood') {
+      // A job printing without end: a megabyte of output in 1 KiB pieces.
+      for (let i = 0; i < 1024; i++) onEvent({ type: 'log', stage: 'build', text: `${String(i).padStart(4, '0')}${'x'.repeat(1019)}\n` });
+      onEvent({ type: 'stage-end', stage: 'setup', status: 'PASS', durationMs: 1, summary: 'done' });
+      return result(input.jobId, 'PASS');
+    }
+    if (next === 'limit') return result(input.jobId, 'MISS', 'JOB_LIMIT');
     if (next === 'hang') {
       await new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
       return result(input.jobId, 'MISS', 'JOB_CANCELLED');
@@ -119,6 +126,36 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
       const entries = (await t.logs.read('j-1', '0')).map((e) => e.entry);
       assert.deepEqual(entries[entries.length - 1], { kind: 'end', status: 'FAIL' });
       assert.ok(entries.some((e) => e.kind === 'log' && e.text === 'working\n'));
+    } finally { await t.done(); }
+  });
+
+  test('a job that prints without end puts at most its byte limit on the log stream, then a marker; stage events still go', async () => {
+    const t = setup(['flood']);
+    try {
+      t.store.add('j-flood');
+      t.startWorker('w1');
+      await t.queue.enqueue('j-flood');
+      await until('the result', () => t.store.jobs.get('j-flood')?.status === 'PASS');
+      const entries = (await t.logs.read('j-flood', '0', { count: 100_000 })).map((e) => e.entry);
+      const text = entries.map((e) => (e.kind === 'log' ? e.text : '')).join('');
+      assert.ok(Buffer.byteLength(text) <= 64 * 1024 + 200, `${Buffer.byteLength(text)} bytes on the stream`);
+      assert.ok(text.startsWith('working\n0000x'), text.slice(0, 20));
+      assert.match(text, /patchbay: the log stream of this attempt cut at 64 KiB/);
+      assert.ok(!text.includes('0064x'), 'nothing after the limit');
+      assert.ok(entries.some((e) => e.kind === 'stage' && e.phase === 'end'), 'stage events after the cut still go');
+      assert.deepEqual(entries[entries.length - 1], { kind: 'end', status: 'PASS' });
+    } finally { await t.done(); }
+  });
+
+  test('a job over its limits (JOB_LIMIT) is MISS at once: retrying would only hit them again', async () => {
+    const t = setup(['limit', 'PASS'], { attempts: 3 });
+    try {
+      t.store.add('j-limit');
+      t.startWorker('w1');
+      await t.queue.enqueue('j-limit');
+      await until('the MISS', () => t.store.jobs.get('j-limit')?.status === 'MISS');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(t.execute.calls, 1);
     } finally { await t.done(); }
   });
 
