@@ -23,7 +23,7 @@ function archive(entries: Entry[]): Readable {
   const pack = tar.pack();
   for (const { body, ...h } of entries) pack.entry(h, body === undefined ? undefined : (typeof body === 'string' ? Buffer.from(body) : body));
   pack.finalize();
-  return pack as unknown as Readable;
+  return pack;
 }
 
 const rule = { name: 'ktap.txt', maxBytes: 1024, truncate: true };
@@ -46,7 +46,7 @@ for (const [what, header, word] of [
     const to = dest();
     const r = await copyOne(archive([header]), rule, to);
     assert.equal(r.kept, false);
-    assert.match(r.kept ? '' : r.reason, new RegExp(word));
+    assert.match(r.reason, new RegExp(word));
     assert.equal(existsSync(to), false);
   });
 }
@@ -71,7 +71,7 @@ test('a log over its limit is cut with a marker; a binary over its limit is refu
   const bin = dest();
   const b = await copyOne(archive([{ name: 'bzImage', body: big }]), { name: 'bzImage', maxBytes: 1024, truncate: false }, bin);
   assert.equal(b.kept, false);
-  assert.match(b.kept ? '' : b.reason, /over its 1024-byte limit/);
+  assert.match(b.reason, /over its 1024-byte limit/);
   assert.equal(existsSync(bin), false);
 });
 
