@@ -45,14 +45,18 @@ export function jobLayout(): InputEntry[] {
   ];
 }
 
-/** A host folder as read-only inputs under `target` (files 0444, executables and folders 0555). */
+/**
+ * A host folder as inputs under `target`, owned by root (so read-only to the
+ * job's user) with ordinary modes (0644, 0755), so that a copy the job makes
+ * of them is its own to change.
+ */
 export function folderInputs(source: string, target: string): InputEntry[] {
-  const out: InputEntry[] = [{ type: 'dir', path: target, mode: 0o555, uid: 0 }];
+  const out: InputEntry[] = [{ type: 'dir', path: target, mode: 0o755, uid: 0 }];
   for (const name of readdirSync(source).sort()) {
     const path = join(source, name);
     const st = lstatSync(path);
     if (st.isDirectory()) out.push(...folderInputs(path, `${target}/${name}`));
-    else if (st.isFile()) out.push({ type: 'file', path: `${target}/${name}`, mode: (st.mode & 0o111) !== 0 ? 0o555 : 0o444, uid: 0, content: readFileSync(path) });
+    else if (st.isFile()) out.push({ type: 'file', path: `${target}/${name}`, mode: (st.mode & 0o111) !== 0 ? 0o755 : 0o644, uid: 0, content: readFileSync(path) });
   }
   return out;
 }

@@ -98,7 +98,7 @@ export async function setupStage(
     devices: useKvm ? [KVM_DEVICE] : [],
     ...limits,
   });
-  const inputs = [{ type: 'dir' as const, path: `${JOB_IN}/suites`, mode: 0o555, uid: 0 }, ...suiteInputs];
+  const inputs = [{ type: 'dir' as const, path: `${JOB_IN}/suites`, mode: 0o755, uid: 0 }, ...suiteInputs];
   const base = await Sandbox.create(deps.runtime, spec('base'), inputs, sandboxLimits(ctx));
   adopt(base);
   const series = await Sandbox.create(deps.runtime, spec('job'), inputs, sandboxLimits(ctx));
