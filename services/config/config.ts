@@ -40,8 +40,11 @@ export const ConfigSchema = Type.Object({
     accel: Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')]),
     /** Re-runs, on both kernels, of a test whose outcome differs from the base (0: none). */
     reruns: Type.Integer({ minimum: 0, maximum: 10 }),
-    /** No file in a job container grows past this (RLIMIT_FSIZE). */
-    fileSizeBytes: Type.Integer({ minimum: 64 * 1024 * 1024 }),
+    /**
+     * No file in a job container grows past this (RLIMIT_FSIZE). QEMU keeps
+     * the guest's memory (1 GiB) in a memfd, which the limit also bounds.
+     */
+    fileSizeBytes: Type.Integer({ minimum: 1536 * 1024 * 1024 }),
     /** The tmpfs at /tmp in a job container. */
     tmpBytes: Type.Integer({ minimum: 64 * 1024 * 1024 }),
     /** A job container's writable layer; past it the job ends (JOB_LIMIT). */

@@ -103,8 +103,12 @@ export interface BuildPlan {
   reason: string;
 }
 
-/** Files whose change can alter the configuration or the build rules themselves. */
+/** Trees `make bzImage` never reads: selftests (built by suites from the tree) and documentation. */
+const OUTSIDE_KERNEL_BUILD = ['tools/testing/', 'Documentation/'];
+
+/** Files whose change can alter the configuration or the kernel's build rules themselves. */
 function changesBuildSystem(path: string): boolean {
+  if (OUTSIDE_KERNEL_BUILD.some((p) => path.startsWith(p))) return false;
   const base = path.slice(path.lastIndexOf('/') + 1);
   return (
     base.startsWith('Kconfig') ||

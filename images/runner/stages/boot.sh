@@ -9,9 +9,8 @@
 # Shared libraries of dynamic executables in the suites are copied in.
 # The console (ttyS0) is printed and saved to OUT/console.log; the KTAP
 # channel (ttyS1) to OUT/ktap.txt. Both stop growing at $CONSOLE_LIMIT bytes
-# (a guest that prints forever fills neither the disk nor the logs): the
-# console is cut with a marker and then drained, and QEMU may not write the
-# KTAP file past that size (its writes fail; SIGXFSZ is ignored).
+# (a guest that prints forever fills neither the disk nor the logs): each is
+# cut with a marker and then drained, so QEMU never blocks on it.
 # Exit: QEMU's, or 124 when TIMEOUT ran out.
 . /opt/patchbay/stages/lib.sh
 accel=$1; timeout=$2; kernel=$3; out=$4; plan=$5
@@ -65,17 +64,22 @@ cpu=max; [ "$accel" = kvm ] && cpu=host
 note "booting with $accel (timeout ${timeout}s)"
 : > "$out/ktap.txt"
 limit=${CONSOLE_LIMIT:-33554432}
-# At most $limit bytes of the console, a marker, then the rest read and dropped.
-cap() { head -c "$limit"; if [ -n "$(head -c 1)" ]; then printf '\npatchbay: console cut at %s bytes (the limit for it); the rest was discarded\n' "$limit"; cat > /dev/null; fi; }
+# At most $limit bytes of a stream, a marker, then the rest read and dropped.
+cap() { head -c "$limit"; if [ -n "$(head -c 1)" ]; then printf '\npatchbay: %s cut at %s bytes (the limit for it); the rest was discarded\n' "$1" "$limit"; cat > /dev/null; fi; }
+# The KTAP channel goes through a FIFO and the same cap into its file.
+fifo=$(mktemp -u /tmp/ktap.XXXXXX); mkfifo -m 600 "$fifo"
+cap "KTAP channel" < "$fifo" > "$out/ktap.txt" &
+reader=$!
 set +e
-trap '' XFSZ
-# RLIMIT_FSIZE counts 1024-byte blocks in bash's ulimit -f.
-( ulimit -f $(( (limit + 1023) / 1024 )); exec timeout -s KILL "$timeout" qemu-system-x86_64 \
+timeout -s KILL "$timeout" qemu-system-x86_64 \
   -accel "$accel" -cpu "$cpu" -smp 2,sockets=2,cores=1,threads=1 -m 1024 \
   -display none -monitor none -no-reboot \
   -kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
   -append "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=7 printk.time=1 fuse.enable_uring=1" \
-  -serial stdio -serial "file:$out/ktap.txt" < /dev/null 2>&1 ) | cap | tee "$out/console.log"
+  -serial stdio -serial "file:$fifo" < /dev/null 2>&1 | cap console | tee "$out/console.log"
 rc=${PIPESTATUS[0]}
+# QEMU never opened the FIFO when it failed early: open it once so the reader ends.
+: > "$fifo" & opener=$!
+wait "$reader"; kill "$opener" 2>/dev/null; rm -f "$fifo"
 [ "$rc" = 137 ] && rc=124
 exit "$rc"
