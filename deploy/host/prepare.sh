@@ -81,8 +81,27 @@ fi
 # client is earlier on PATH.
 DOCKER=/usr/bin/docker
 [ -x "$DOCKER" ] || DOCKER=$(command -v docker)
-if ! "$DOCKER" info >/dev/null 2>&1; then
-  say "starting dockerd"
+# Containers run in a user namespace (dockerd's userns-remap): root and the
+# job's build user (uid 1000) inside are unprivileged uids on the host
+# (dockremap's range from /etc/subuid), never the host's own uid 0 or 1000.
+# Chosen by measurement over gVisor (issue 9's note, bench/README.md): no
+# cost measured for builds or QEMU. The setting is the daemon's; a running
+# dockerd without it is restarted, which stops its containers.
+daemon_json=/etc/docker/daemon.json
+mkdir -p /etc/docker
+python3 - "$daemon_json" <<'PY'
+import json, os, sys
+path = sys.argv[1]
+conf = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) > 0 else {}
+if conf.get("userns-remap") != "default":
+    conf["userns-remap"] = "default"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(conf, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+PY
+start_dockerd() {
   dockerd_bin=$(command -v dockerd || echo /usr/sbin/dockerd)
   setsid nohup "$dockerd_bin" >"$cache/log/dockerd.log" 2>&1 < /dev/null &
   for _ in $(seq 1 60); do
@@ -90,17 +109,32 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
     sleep 1
   done
   "$DOCKER" info >/dev/null 2>&1 || { tail -n 30 "$cache/log/dockerd.log" >&2; die "dockerd did not come up in 60 s"; }
+}
+if ! "$DOCKER" info >/dev/null 2>&1; then
+  say "starting dockerd"
+  start_dockerd
+elif ! "$DOCKER" info --format '{{json .SecurityOptions}}' | grep -q 'name=userns'; then
+  say "restarting dockerd with userns-remap (its running containers stop)"
+  pid=$(cat /var/run/docker.pid 2>/dev/null || pgrep -x dockerd | head -1)
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  start_dockerd
 fi
+"$DOCKER" info --format '{{json .SecurityOptions}}' | grep -q 'name=userns' || die "dockerd runs without userns-remap; see $daemon_json"
+# The job's build user (uid 1000 inside) on the host.
+remap_base=$(awk -F: '$1 == "dockremap" { print $2; exit }' /etc/subuid)
+[ -n "$remap_base" ] || die "no dockremap range in /etc/subuid (dockerd creates it with userns-remap=default)"
+build_uid=$(( remap_base + 1000 ))
 
-# The compiler cache volume belongs to the runner image's build user (uid
-# 1000). Runner images built before the Dockerfile kept /ccache empty left
-# root-owned files in a new volume, after which every job's ccache fails with
+# The compiler cache volume belongs to the runner image's build user. Runner
+# images built before the Dockerfile kept /ccache empty left root-owned files
+# in a new volume, after which every warm-base build's ccache fails with
 # EACCES: give such files back to the build user (the cache itself is kept).
 ccache_volume=${PATCHBAY_CCACHE_VOLUME:-patchbay-ccache}
 if mp=$("$DOCKER" volume inspect -f '{{.Mountpoint}}' "$ccache_volume" 2>/dev/null) && [ -d "$mp" ] \
-   && [ -n "$(find "$mp" ! -uid 1000 -print -quit)" ]; then
-  say "giving the $ccache_volume volume's root-owned files back to the build user"
-  chown -R 1000:1000 "$mp"
+   && [ -n "$(find "$mp" ! -uid "$build_uid" -print -quit)" ]; then
+  say "giving the $ccache_volume volume's files back to the build user"
+  chown -R "$build_uid:$build_uid" "$mp"
 fi
 
 # --- redis-server -------------------------------------------------------------

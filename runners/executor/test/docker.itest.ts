@@ -62,6 +62,11 @@ describe('Docker port', { timeout: 15 * 60_000 }, () => {
     assert.equal(pids.tail.trim(), '128');
     const mem = await box.exec(['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
     assert.equal(Number(mem.tail.trim()), 512 * 1024 * 1024);
+    // A user namespace (dockerd's userns-remap): uid 0 inside is not the host's uid 0.
+    const map = await box.exec(['cat', '/proc/self/uid_map']);
+    const [inside, outside] = map.tail.trim().split(/\s+/).map(Number);
+    assert.equal(inside, 0);
+    assert.ok((outside ?? 0) >= 65536, `uid 0 inside is host uid ${String(outside)}: ${map.tail}`);
     const write = await box.exec(['sh', '-c', 'echo x > /etc/hostname-test && chown 1:1 /etc/hostname-test']);
     assert.notEqual(write.exitCode, 0, 'chown needs CAP_CHOWN, which is dropped');
   });
