@@ -11,7 +11,6 @@
  * a folder or a second entry is refused and reported, never followed.
  */
 import { constants, openSync, closeSync, writeSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { cutMarker } from '../../services/domain/limits.ts';
@@ -85,7 +84,7 @@ export async function copyOne(archive: Readable, rule: CopyRule, destPath: strin
         const type = header.type ?? 'file';
         const refusal = type !== 'file'
           ? `it is ${TYPE_WORDS[type] ?? `a ${type}`}, not a regular file`
-          : header.name !== rule.name || basename(header.name) !== rule.name
+          : header.name !== rule.name
             ? `the archive named "${header.name.slice(0, 200)}", not "${rule.name}"`
             : (header.size ?? 0) > rule.maxBytes && !rule.truncate
               ? `it is ${header.size ?? 0} bytes, over its ${rule.maxBytes}-byte limit`

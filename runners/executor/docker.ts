@@ -6,7 +6,7 @@
  * A job container shares no folder with the host that the host later opens:
  * inputs go in as a tar the engine extracts (before the container runs, or
  * while it is stopped), and outputs come out as a tar of one path at a time
- * (archive), read by copy-out.ts, which keeps regular files only.
+ * (archive), read by container-files.ts, which keeps regular files only.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';

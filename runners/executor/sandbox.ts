@@ -12,7 +12,7 @@
  *   (which no container mounts).
  * - A watchdog stops it when its writable layer passes its disk budget.
  */
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchbayError } from '../../services/domain/errors.ts';
 import { formatBytes } from '../../services/domain/limits.ts';
@@ -101,7 +101,12 @@ export class Sandbox {
   async stage<T>(fn: (running: Running) => Promise<T>): Promise<T> {
     if (this.running) throw new PatchbayError('INTERNAL', `sandbox ${this.name}: a stage is already running`);
     this.running = true;
-    await this.container.start();
+    try {
+      await this.container.start();
+    } catch (e) {
+      this.running = false;
+      throw e;
+    }
     const watchdog = setInterval(() => { void this.checkDisk(); }, this.limits.diskCheckMs);
     const running: Running = {
       exec: (cmd, opts) => this.container.exec(cmd, { outputLimitBytes: this.limits.outputLimitBytes, ...opts }),
@@ -209,14 +214,6 @@ export class ArtifactsDir {
       return readFileSync(path, 'utf8');
     } catch {
       return '';
-    }
-  }
-
-  size(name: string): number {
-    try {
-      return statSync(this.file(name)).size;
-    } catch {
-      return 0;
     }
   }
 }

@@ -108,3 +108,13 @@ test('past its disk budget a stage is stopped and ends with JOB_LIMIT', async ()
   assert.equal(err.code, 'JOB_LIMIT');
   assert.equal(c.running, false);
 });
+
+test('a container that fails to start leaves the sandbox usable for the next stage', async () => {
+  const { box, c } = await make();
+  const start = c.start.bind(c);
+  c.start = () => Promise.reject(new Error('engine said no'));
+  await assert.rejects(box.stage(() => Promise.resolve()), /engine said no/);
+  c.start = start;
+  await box.stage((r) => r.exec(['true']));
+  assert.equal(c.calls.at(-1), 'stop');
+});
