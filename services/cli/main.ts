@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DockerFilter, filterStartError } from '../../runners/docker-filter/proxy.ts';
+import { filterRules } from '../../runners/docker-filter/rules.ts';
 import { ensureImages } from '../../runners/executor/images.ts';
 import { runJob } from '../../runners/executor/pipeline.ts';
 import { loadConfig } from '../config/config.ts';
@@ -34,6 +36,9 @@ commands:
   serve [--port N] [--role api|worker|all]
         run the service (API and a worker by default) on the configured
         database (embedded PGlite unless DATABASE_URL) and Redis
+  docker-filter         listen on the filter socket (PATCHBAY_DOCKER_FILTER_SOCKET) and
+                        forward to the engine only the calls a worker's jobs make
+                        (the compose worker's only way to Docker)
   prepare [--json]      build what a worker on this Docker host needs before its first
                         job: the base and runner images and the tree mirrors
   token create NAME --scope submit|read|admin ...
@@ -146,6 +151,26 @@ async function cmdServe(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => { stop('SIGTERM'); });
   });
   await service.close();
+  logger.flush();
+  return 0;
+}
+
+async function cmdDockerFilter(argv: string[]): Promise<number> {
+  parseArgs({ args: argv, options: {}, strict: true });
+  const config = loadConfig(process.env);
+  const logger = makeLogger(config).child({ component: 'docker-filter' });
+  const filter = await DockerFilter.start({
+    listen: config.docker.filterSocket,
+    upstream: config.docker.socketPath,
+    rules: filterRules(config),
+    logger,
+  }).catch((e: unknown) => { throw filterStartError(config.docker.filterSocket, e); });
+  process.stderr.write(`patchbay: docker filter on ${config.docker.filterSocket} -> ${config.docker.socketPath}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => { resolve(); });
+    process.once('SIGTERM', () => { resolve(); });
+  });
+  await filter.close();
   logger.flush();
   return 0;
 }
@@ -356,6 +381,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdDemo(rest);
       case 'prepare':
         return await cmdPrepare(rest);
+      case 'docker-filter':
+        return await cmdDockerFilter(rest);
       case 'token':
         return await cmdToken(rest);
       case 'submit':

@@ -26,6 +26,11 @@ export const ConfigSchema = Type.Object({
     ccacheVolume: Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]+$' }),
     /** An image to try pulling as the base; on failure the base is built with debootstrap. */
     baseImage: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    /**
+     * Where `patchbay docker-filter` listens: the compose worker's only way
+     * to the engine (socketPath is the engine's own socket, which it forwards to).
+     */
+    filterSocket: Type.String({ minLength: 1 }),
   }),
   job: Type.Object({
     /** Whole-job deadline: the container is killed when it passes. */
@@ -113,6 +118,7 @@ export function loadConfig(env: Env = {}): Config {
       socketPath: env.DOCKER_SOCKET ?? '/var/run/docker.sock',
       ccacheVolume: env.PATCHBAY_CCACHE_VOLUME ?? 'patchbay-ccache',
       baseImage: env.BASE_IMAGE === undefined || env.BASE_IMAGE === '' ? null : env.BASE_IMAGE,
+      filterSocket: resolve(env.PATCHBAY_DOCKER_FILTER_SOCKET ?? '/run/patchbay-docker/docker.sock'),
     },
     job: {
       deadlineSeconds: int(env, 'PATCHBAY_JOB_DEADLINE', 3600),
