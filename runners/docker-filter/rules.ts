@@ -2,19 +2,18 @@
  * The filter's rules for one deployment, from its configuration: what
  * runners/executor asks of the engine, and nothing wider.
  */
-import { join } from 'node:path';
 import type { Config } from '../../services/config/config.ts';
 import { OWNER_LABEL } from '../executor/docker.ts';
 import type { FilterRules } from './policy.ts';
 
-export function filterRules(config: Pick<Config, 'cacheDir' | 'docker'>): FilterRules {
+export function filterRules(config: Pick<Config, 'mirrorsDir' | 'docker'>): FilterRules {
   return {
     namePrefix: 'patchbay-',
     ownerLabel: OWNER_LABEL,
     imageRepos: ['patchbay/base', 'patchbay/runner', 'patchbay/warm'],
     commitRepos: ['patchbay/warm'],
-    // Warm-base builds mount the tree mirror (read-only): <cache>/trees/<name>.git.
-    bindRoots: [join(config.cacheDir, 'trees')],
+    // Warm-base builds mount a tree mirror (read-only): <mirrorsDir>/<name>.git.
+    bindRoots: [config.mirrorsDir],
     volumes: [config.docker.ccacheVolume],
     devices: ['/dev/kvm'],
   };

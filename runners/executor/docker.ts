@@ -9,14 +9,13 @@
  * (archive), read by container-files.ts, which keeps regular files only.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Docker from 'dockerode';
 import { PatchbayError, errorMessage } from '../../services/domain/errors.ts';
 import { ByteBudget } from '../../services/domain/limits.ts';
-import { processAlive } from '../../services/platform/process.ts';
+import { identityAlive, processIdentity } from '../../services/platform/process.ts';
 
 export interface Mount {
   /** Host path (bind) or volume name (volume). */
@@ -111,8 +110,9 @@ const TAIL_BYTES = 256 * 1024;
 /** Every container patchbay starts carries its owner, so a dead owner's containers can be found. */
 export const OWNER_LABEL = 'org.patchbay.owner';
 
-function ownerId(pid = process.pid): string {
-  return `${hostname()}:${pid}`;
+/** No job's container lives longer than its job's deadline: past that (and a margin), anyone may remove it. */
+export function orphanAgeSeconds(config: { job: { deadlineSeconds: number } }): number {
+  return config.job.deadlineSeconds + 600;
 }
 
 
@@ -294,7 +294,7 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
         name: spec.name,
         Image: spec.image,
         ...(spec.command ? { Cmd: spec.command } : {}),
-        Labels: { ...spec.labels, [OWNER_LABEL]: ownerId() },
+        Labels: { ...spec.labels, [OWNER_LABEL]: processIdentity() },
         NetworkDisabled: true,
         HostConfig: {
           NetworkMode: 'none',
@@ -325,18 +325,21 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
   }
 
   /**
-   * Removes containers started on this host by processes that no longer
-   * exist (a runner killed with SIGKILL, a crashed CLI). Returns their names.
+   * Removes patchbay's containers whose owner is gone: started on this host
+   * by a process that no longer exists (a runner killed with SIGKILL, a
+   * crashed CLI, a worker container restarted), or, when this process
+   * cannot check the owner (another worker container, another host name),
+   * older than `maxAgeSeconds` (no job's container lives that long). Returns
+   * their names.
    */
-  async reapOrphans(): Promise<string[]> {
-    const mine = `${hostname()}:`;
+  async reapOrphans(maxAgeSeconds: number): Promise<string[]> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [OWNER_LABEL] } });
     const reaped: string[] = [];
     for (const c of containers) {
       const owner = c.Labels[OWNER_LABEL] ?? '';
-      if (!owner.startsWith(mine)) continue;
-      const pid = Number(owner.slice(mine.length));
-      if (processAlive(pid)) continue;
+      if (owner === '') continue;
+      const alive = identityAlive(owner);
+      if (alive === true || (alive === null && Date.now() / 1000 - c.Created < maxAgeSeconds)) continue;
       try {
         await this.docker.getContainer(c.Id).remove({ force: true, v: true });
         reaped.push(c.Names[0]?.replace(/^\//, '') ?? c.Id);

@@ -1,34 +1,57 @@
 /**
- * A cross-process lock on a path (mkdir is atomic). A lock whose holder
- * process is gone is taken over, so a killed runner never wedges a key.
+ * A cross-process lock on a path (mkdir is atomic). The holder writes its
+ * identity (host, pid, start time) and touches it while it holds the lock.
+ * A lock is taken over when its holder is known to be gone (same host, the
+ * process is not there) or, when this process cannot tell (a holder in
+ * another container or on another host sharing the folder), when its
+ * heartbeat is older than `staleMs`. So a killed runner never wedges a key.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { processAlive } from '../../services/platform/process.ts';
+import { identityAlive, processIdentity } from '../../services/platform/process.ts';
 
-function holderAlive(dir: string): boolean {
-  try {
-    return processAlive(Number(readFileSync(join(dir, 'pid'), 'utf8')));
-  } catch {
-    return false; // No pid file: its holder is gone, or not yet written (the caller waited).
-  }
+export interface LockTiming {
+  /** How often the holder touches its lock. */
+  heartbeatMs: number;
+  /** A lock whose holder this process cannot check, untouched this long, is stale. */
+  staleMs: number;
+  /** How often a waiter looks again. */
+  pollMs: number;
 }
 
-export async function withLock<T>(path: string, onWait: () => void, fn: () => Promise<T>): Promise<T> {
+const DEFAULT_TIMING: LockTiming = { heartbeatMs: 10_000, staleMs: 60_000, pollMs: 2000 };
+
+function holderGone(dir: string, staleMs: number): boolean {
+  const owner = join(dir, 'owner');
+  let identity: string;
+  let touched: number;
+  try {
+    identity = readFileSync(owner, 'utf8');
+    touched = statSync(owner).mtimeMs;
+  } catch {
+    // No owner file: its holder is gone, or not yet written (the caller waited).
+    return true;
+  }
+  const alive = identityAlive(identity);
+  return alive === false || (alive === null && Date.now() - touched > staleMs);
+}
+
+export async function withLock<T>(path: string, onWait: () => void, fn: () => Promise<T>, timing: LockTiming = DEFAULT_TIMING): Promise<T> {
   const dir = `${path}.lock`;
+  const owner = join(dir, 'owner');
   let announced = false;
   mkdirSync(dirname(dir), { recursive: true });
   for (;;) {
     try {
       mkdirSync(dir);
-      writeFileSync(join(dir, 'pid'), String(process.pid));
+      writeFileSync(owner, processIdentity());
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      // The holder may be between mkdir and writing its pid: give it a moment.
-      await sleep(500);
-      if (!holderAlive(dir)) {
+      // The holder may be between mkdir and writing its identity: give it a moment.
+      await sleep(Math.min(500, timing.pollMs));
+      if (holderGone(dir, timing.staleMs)) {
         rmSync(dir, { recursive: true, force: true });
         continue;
       }
@@ -36,12 +59,22 @@ export async function withLock<T>(path: string, onWait: () => void, fn: () => Pr
         onWait();
         announced = true;
       }
-      await sleep(2000);
+      await sleep(timing.pollMs);
     }
   }
+  const heartbeat = setInterval(() => {
+    try {
+      const now = new Date();
+      utimesSync(owner, now, now);
+    } catch {
+      // Taken over meanwhile (we were thought gone); fn's result still stands.
+    }
+  }, timing.heartbeatMs);
+  heartbeat.unref();
   try {
     return await fn();
   } finally {
+    clearInterval(heartbeat);
     rmSync(dir, { recursive: true, force: true });
   }
 }

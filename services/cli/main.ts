@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DockerFilter, filterStartError } from '../../runners/docker-filter/proxy.ts';
 import { filterRules } from '../../runners/docker-filter/rules.ts';
+import { orphanAgeSeconds } from '../../runners/executor/docker.ts';
 import { ensureImages } from '../../runners/executor/images.ts';
 import { runJob } from '../../runners/executor/pipeline.ts';
 import { loadConfig } from '../config/config.ts';
@@ -82,7 +83,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const { deps, engine } = makeExecutorDeps(config, process.env, logger);
   await engine.ping();
   const err = process.stderr;
-  for (const name of await engine.reapOrphans()) err.write(`patchbay: removed ${name}, left behind by a runner that is gone\n`);
+  for (const name of await engine.reapOrphans(orphanAgeSeconds(config))) err.write(`patchbay: removed ${name}, left behind by a runner that is gone\n`);
 
   const jobId = newJobId();
   err.write(`patchbay: job ${jobId}: "${series.title}" v${series.version}, ${series.patches.length} patch(es) on ${tree.name}, suites ${suites.map((s) => s.name).join(', ')}\n`);

@@ -42,7 +42,7 @@ export function makeExecutorDeps(config: Config, hostEnv: NodeJS.ProcessEnv, log
   const deps: ExecutorDeps = {
     runtime: engine,
     images: engine,
-    mirrors: new TreeMirrors(config.cacheDir, hostEnv),
+    mirrors: new TreeMirrors(config.mirrorsDir, config.cacheDir, hostEnv),
     logger,
     settings: {
       cacheDir: config.cacheDir,

@@ -15,6 +15,11 @@ const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const ConfigSchema = Type.Object({
   /** Caches and state outside the repo: tree mirrors, job folders, sources. */
   cacheDir: Type.String({ minLength: 1 }),
+  /**
+   * The tree mirrors (<name>.git), <cacheDir>/trees unless set: the compose
+   * worker keeps its own cache and reads the host's mirrors, read-only, here.
+   */
+  mirrorsDir: Type.String({ minLength: 1 }),
   /** The project's own files (images/, deploy/). */
   repoRoot: Type.String({ minLength: 1 }),
   treesFile: Type.String({ minLength: 1 }),
@@ -110,6 +115,7 @@ export function loadConfig(env: Env = {}): Config {
   const repoRoot = resolve(env.PATCHBAY_REPO_ROOT ?? REPO_ROOT);
   const config = {
     cacheDir,
+    mirrorsDir: resolve(env.PATCHBAY_MIRRORS ?? join(cacheDir, 'trees')),
     repoRoot,
     treesFile: resolve(env.PATCHBAY_TREES ?? join(repoRoot, 'deploy', 'trees.json')),
     suitesDir: resolve(env.PATCHBAY_SUITES ?? join(repoRoot, 'images', 'guest', 'suites')),

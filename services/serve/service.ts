@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { orphanAgeSeconds } from '../../runners/executor/docker.ts';
 import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -78,7 +79,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
   if (opts.roles.includes('worker')) {
     const workerId = `${hostname()}-${process.pid}`;
     const { deps, engine } = makeExecutorDeps(config, opts.hostEnv, log);
-    const reaped = await engine.reapOrphans().catch(() => []);
+    const reaped = await engine.reapOrphans(orphanAgeSeconds(config)).catch(() => []);
     if (reaped.length > 0) log.warn({ reaped }, 'removed containers of runners that are gone');
     const processor = makeProcessor({
       store: workerStore(store),

@@ -94,7 +94,7 @@ describe('the Docker API filter on the real engine', { timeout: 10 * 60_000 }, (
       imagesDir: config.imagesDir, baseImage: config.docker.baseImage, env: process.env,
       onLog: (l) => { process.stderr.write(`  ${l}\n`); },
     })).runner;
-    const rules = filterRules({ cacheDir, docker: { ...config.docker, ccacheVolume: volume } });
+    const rules = filterRules({ mirrorsDir: join(cacheDir, 'trees'), docker: { ...config.docker, ccacheVolume: volume } });
     filter = await DockerFilter.start({ listen, upstream: config.docker.socketPath, rules, logger: pino({ level: 'silent' }) });
   });
 
@@ -123,7 +123,7 @@ describe('the Docker API filter on the real engine', { timeout: 10 * 60_000 }, (
       assert.ok((await viaFilter.imageId(warmTag)) !== null);
       const listed = await viaFilter.list({ 'org.patchbay.image': 'warm', 'org.patchbay.test': id });
       assert.deepEqual(listed.map((i) => i.tags), [[warmTag]]);
-      assert.deepEqual(await viaFilter.reapOrphans(), []);
+      assert.deepEqual(await viaFilter.reapOrphans(3600), []);
     } finally {
       await box.dispose();
     }

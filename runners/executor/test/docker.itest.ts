@@ -91,28 +91,44 @@ describe('Docker port', { timeout: 15 * 60_000 }, () => {
     assert.equal(r.exitCode, -1);
   });
 
-  test('containers of a runner killed with SIGKILL are reaped, live ones are not', async () => {
-    // A child process starts a container and is then killed without cleanup.
+  /** A child process that starts a container and is then killed without cleanup; its hostname may differ (a worker container's). */
+  async function orphanOf(name: string, host?: string): Promise<string> {
     const script = `
       import { DockerEngine } from './runners/executor/docker.ts';
       const e = new DockerEngine(${JSON.stringify(config.docker.socketPath)});
-      const c = await e.create(${JSON.stringify({ ...spec('patchbay-test-orphan'), image })});
+      const c = await e.create(${JSON.stringify({ ...spec(name), image })});
       await c.start();
       process.stdout.write(c.id + '\\n');
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script];
+    // Another host name: a UTS namespace of its own (as a worker container has).
+    const argv = host === undefined ? node : ['unshare', '--uts', 'sh', '-c', `hostname ${host} && exec "$@"`, 'sh', ...node];
+    const child = spawn(argv[0] ?? '', argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     const id = await new Promise<string>((resolve, reject) => {
       child.stdout.once('data', (b: Buffer) => { resolve(b.toString().trim()); });
       child.once('exit', (code) => { reject(new Error(`child exited ${code}`)); });
     });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    const reaped = await engine.reapOrphans();
+    return id;
+  }
+
+  test('containers of a runner killed with SIGKILL are reaped, live ones are not', async () => {
+    const id = await orphanOf('patchbay-test-orphan');
+    const reaped = await engine.reapOrphans(3600);
     assert.ok(reaped.some((n) => n.startsWith('patchbay-test-orphan')), `reaped: ${reaped.join(', ')}`);
     assert.ok(!reaped.some((n) => n.startsWith('patchbay-test-hardening')), 'a live owner\'s container stays');
     const again = await box.exec(['true']);
     assert.equal(again.exitCode, 0);
     assert.ok(id.length > 0);
+  });
+
+  test('a container whose owner cannot be checked (another host name) stays until it is older than any job', async () => {
+    await orphanOf('patchbay-test-foreign', `patchbay-test-${process.pid}`);
+    assert.ok(!(await engine.reapOrphans(3600)).some((n) => n.startsWith('patchbay-test-foreign')), 'a young container of another host was removed');
+    const reaped = await engine.reapOrphans(0);
+    assert.ok(reaped.some((n) => n.startsWith('patchbay-test-foreign')), `reaped: ${reaped.join(', ')}`);
+    assert.ok(!reaped.some((n) => n.startsWith('patchbay-test-hardening')), 'a live owner\'s container stays');
   });
 });
