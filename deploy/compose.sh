@@ -10,7 +10,8 @@
 #
 # Env: COMPOSE_PROJECT_NAME  project name (default patchbay)
 #      PATCHBAY_COMPOSE_ENV  the settings file (default deploy/.env, written on
-#                            first use: cache folder, database password, address)
+#                            first use: cache folder, worker folder, database
+#                            password, address)
 #      Settings in the environment win over the file's.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,6 +27,7 @@ if [ ! -f "$settings" ]; then
 # deploy/compose.sh settings (not in git). The database password is fixed
 # when its volume is created; \`deploy/compose.sh down -v\` starts over.
 PATCHBAY_CACHE=${PATCHBAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/patchbay}
+PATCHBAY_WORKER_STATE=${PATCHBAY_WORKER_STATE:-${PATCHBAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/patchbay}/compose/$project}
 PATCHBAY_DB_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 PATCHBAY_LISTEN=127.0.0.1:8080
 SETTINGS
@@ -36,7 +38,13 @@ fi
 setting() { local v; v=$(sed -n "s/^$1=//p" "$settings" | tail -n1); printf '%s' "${!1:-$v}"; }
 PATCHBAY_CACHE=$(setting PATCHBAY_CACHE)
 [ -n "$PATCHBAY_CACHE" ] || die "PATCHBAY_CACHE is not set in $settings"
-export PATCHBAY_CACHE
+# The worker's own folder (its cache, the filter's socket): the host's
+# PATCHBAY_CACHE holds only what the host's `patchbay prepare` makes.
+PATCHBAY_WORKER_STATE=$(setting PATCHBAY_WORKER_STATE)
+PATCHBAY_WORKER_STATE=${PATCHBAY_WORKER_STATE:-$PATCHBAY_CACHE/compose/$project}
+# The engine socket's group, which the filter (uid 990) joins.
+PATCHBAY_DOCKER_GID=$(stat -c %g /var/run/docker.sock 2>/dev/null || echo 0)
+export PATCHBAY_CACHE PATCHBAY_WORKER_STATE PATCHBAY_DOCKER_GID
 
 compose() { docker-compose --env-file "$settings" --project-name "$project" --file "$here/compose.yaml" "$@"; }
 
@@ -50,6 +58,12 @@ prepare() {
   [ -n "$base" ] || die "patchbay prepare printed no base image"
   export PATCHBAY_BASE_IMAGE=$base
   say "base image $base"
+  # uid 990 is the service image's patchbay user: the worker writes its
+  # cache, the filter makes its socket (0700: the worker alone reaches it).
+  install -d -m 0755 "$PATCHBAY_WORKER_STATE"
+  install -d -o 990 -g 990 -m 0755 "$PATCHBAY_WORKER_STATE/cache" "$PATCHBAY_WORKER_STATE/cache/jobs"
+  install -d -o 990 -g 990 -m 0700 "$PATCHBAY_WORKER_STATE/docker"
+  say "worker folder $PATCHBAY_WORKER_STATE (uid 990)"
 }
 
 wait_ready() {

@@ -33,6 +33,12 @@ export interface FilterRules {
   volumes: readonly string[];
   /** Host devices that may be passed through (/dev/kvm). */
   devices: readonly string[];
+  /**
+   * The one image build a worker makes: a job image (runner files laid over
+   * a warm base) into `repo`, from this Dockerfile alone, with these build
+   * arguments naming images of these repositories.
+   */
+  overlay: { repo: string; dockerfile: string; args: Readonly<Record<string, string>> };
 }
 
 /** How the proxy must treat the request body. */
@@ -42,7 +48,9 @@ export type BodyRule =
   /** Streamed through as it is (a tar for the container's filesystem). */
   | { kind: 'stream' }
   /** Read (up to the proxy's cap), parsed and checked; the engine gets `check`'s result, serialised. */
-  | { kind: 'json'; check: (value: unknown) => unknown };
+  | { kind: 'json'; check: (value: unknown) => unknown }
+  /** A build context: a tar that must hold this Dockerfile and nothing else; the engine gets a new tar of it. */
+  | { kind: 'context'; dockerfile: string };
 
 export interface Plan {
   method: string;
@@ -313,6 +321,27 @@ function commitPlan(q: URLSearchParams, rules: FilterRules): Plan {
   return { method: 'POST', path: `/commit?container={container}&${query.toString()}`, body: { kind: 'none' }, container };
 }
 
+/** POST /build: only the job-image overlay (warm-base.ts), whose Dockerfile runs nothing of a series'. */
+function overlayBuild(q: URLSearchParams, rules: FilterRules, version: string): Plan {
+  const where = 'POST /build';
+  const query = queryOf(q, where, ['t', 'dockerfile', 'buildargs', 'labels', 'rm', 'forcerm']);
+  imageRef(query.get('t') ?? undefined, `${where}: t`, [rules.overlay.repo]);
+  fixed(query.get('dockerfile'), `${where}: dockerfile`, ['Dockerfile']);
+  boolParam(query, 'rm', where);
+  boolParam(query, 'forcerm', where);
+  const parse = (k: string): unknown => {
+    try {
+      return JSON.parse(query.get(k) ?? '{}');
+    } catch {
+      throw new Refused(`${where}: ${k} is not JSON`);
+    }
+  };
+  const args = onlyKeys(parse('buildargs'), `${where}: buildargs`, Object.keys(rules.overlay.args));
+  for (const [k, repo] of Object.entries(rules.overlay.args)) imageRef(args[k], `${where}: buildargs.${k}`, [repo]);
+  labels(parse('labels'), `${where}: labels`);
+  return { method: 'POST', path: `${version}${withQuery('/build', query)}`, body: { kind: 'context', dockerfile: rules.overlay.dockerfile } };
+}
+
 /**
  * The plan for one request line, or why it is refused. `rawUrl` is the
  * request target as it came (path and query).
@@ -430,8 +459,9 @@ function plan(method: string, rawUrl: string, rules: FilterRules): Plan {
     imageRef(seg.slice(1, -1).join('/'), `${where}: image`, [...rules.imageRepos, ...rules.commitRepos]);
     return { method, path: keep(path, queryOf(search, where, [])), body: { kind: 'none' } };
   }
-  if (path === '/build' || path === '/images/create' || path === '/images/load') {
-    throw new Refused(`${where}: the worker does not build or pull images; \`patchbay prepare\` (deploy/compose.sh up) does, on the host`);
+  if (path === '/build' && method === 'POST') return overlayBuild(search, rules, version);
+  if (path === '/images/create' || path === '/images/load') {
+    throw new Refused(`${where}: the worker does not pull images; \`patchbay prepare\` (deploy/compose.sh up) builds them, on the host`);
   }
   throw new Refused(`${where} is not a call the executor makes`);
 }

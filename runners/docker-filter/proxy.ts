@@ -12,7 +12,8 @@
  */
 import { lstatSync, realpathSync, unlinkSync, chmodSync } from 'node:fs';
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
+import tar from 'tar-stream';
 import type { Logger } from 'pino';
 import { PatchbayError, errorMessage } from '../../services/domain/errors.ts';
 import { Refused, route, type FilterRules, type Plan } from './policy.ts';
@@ -38,6 +39,37 @@ class Answer extends Error {
 }
 
 const DROP_LIMIT = 1024 * 1024;
+const CONTEXT_LIMIT = 64 * 1024;
+
+/** A build context that holds exactly `dockerfile` as its Dockerfile, re-packed; anything else is refused. */
+async function checkContext(raw: Buffer, dockerfile: string): Promise<Buffer> {
+  const entries: Array<{ name: string; type: string; body: string }> = [];
+  const extract = tar.extract();
+  await new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (b: Buffer) => { chunks.push(b); });
+      stream.on('end', () => {
+        entries.push({ name: header.name, type: header.type ?? 'file', body: Buffer.concat(chunks).toString('utf8') });
+        next();
+      });
+      stream.resume();
+    });
+    extract.on('finish', resolve);
+    extract.on('error', () => { reject(new Refused('the build context is not a tar')); });
+    Readable.from([raw]).pipe(extract);
+  });
+  const [only] = entries;
+  if (entries.length !== 1 || only === undefined || only.type !== 'file' || only.name.replace(/^\.\//, '') !== 'Dockerfile' || only.body !== dockerfile) {
+    throw new Refused('the build context must hold the job-image Dockerfile and nothing else');
+  }
+  const pack = tar.pack();
+  pack.entry({ name: 'Dockerfile', mode: 0o644 }, dockerfile);
+  pack.finalize();
+  const out: Buffer[] = [];
+  for await (const b of pack as AsyncIterable<Buffer>) out.push(b);
+  return Buffer.concat(out);
+}
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -220,11 +252,16 @@ export class DockerFilter {
     try {
       if (plan.hijack === true) throw new Answer(400, 'exec start must upgrade the connection (hijack)');
       let body: Buffer | null = null;
-      if (plan.body.kind === 'json') body = this.checkJson(plan, await readBody(req, this.maxJson));
-      else if (plan.body.kind === 'none') await readBody(req, DROP_LIMIT);
-      const path = await this.resolve(plan);
       const headers: http.OutgoingHttpHeaders = { Host: 'docker' };
-      if (body !== null) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+      if (plan.body.kind === 'json') {
+        body = this.checkJson(plan, await readBody(req, this.maxJson));
+        headers['Content-Type'] = 'application/json';
+      } else if (plan.body.kind === 'context') {
+        body = await checkContext(await readBody(req, CONTEXT_LIMIT), plan.body.dockerfile);
+        headers['Content-Type'] = 'application/x-tar';
+      } else if (plan.body.kind === 'none') await readBody(req, DROP_LIMIT);
+      const path = await this.resolve(plan);
+      if (body !== null) headers['Content-Length'] = body.length;
       if (plan.body.kind === 'stream') {
         headers['Content-Type'] = 'application/x-tar';
         if (req.headers['content-length'] !== undefined) headers['Content-Length'] = req.headers['content-length'];

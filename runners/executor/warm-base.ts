@@ -127,7 +127,7 @@ export function lastLines(text: string, n: number): string {
   return text.trimEnd().split('\n').slice(-n).join('\n');
 }
 
-const OVERLAY_DOCKERFILE = `ARG WARM
+export const OVERLAY_DOCKERFILE = `ARG WARM
 ARG RUNNER
 FROM \${RUNNER} AS runner
 FROM \${WARM}

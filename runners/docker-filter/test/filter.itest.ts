@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
+import tar from 'tar-stream';
 import { loadConfig } from '../../../services/config/config.ts';
 import { DockerEngine, OWNER_LABEL, type ContainerSpec } from '../../executor/docker.ts';
 import { ensureImages } from '../../executor/images.ts';
@@ -187,19 +188,30 @@ describe('the Docker API filter on the real engine', { timeout: 10 * 60_000 }, (
     }
   });
 
-  test('no image builds or pulls, no other endpoints, no router tricks', async () => {
-    const build = await new Promise<Reply>((resolve, reject) => {
-      // A real build context: a Dockerfile that would run on the host's engine.
-      const req = http.request({ socketPath: listen, method: 'POST', path: `/build?t=patchbay/runner:evil-${id}`, headers: { 'Content-Type': 'application/x-tar' } }, (res) => {
+  test('no builds but the job-image overlay, no pulls, no other endpoints, no router tricks', async () => {
+    const post = (path: string, body: Buffer): Promise<Reply> => new Promise<Reply>((resolve, reject) => {
+      const req = http.request({ socketPath: listen, method: 'POST', path, headers: { 'Content-Type': 'application/x-tar' } }, (res) => {
         let text = '';
         res.on('data', (b: Buffer) => { text += b.toString(); });
         res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: text }); });
       });
       req.on('error', reject);
-      Readable.from([Buffer.alloc(4096)]).pipe(req);
+      Readable.from([body]).pipe(req);
     });
-    assert.equal(build.status, 403);
-    assert.match(build.body, /patchbay prepare/);
+    // A build context with a Dockerfile of the worker's own choosing.
+    const pack = tar.pack();
+    pack.entry({ name: 'Dockerfile' }, `FROM ${image}\nRUN cat /etc/hostname > /leak\n`);
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const b of pack as AsyncIterable<Buffer>) chunks.push(b);
+    const evilContext = Buffer.concat(chunks);
+    const intoRunner = await post(`/build?t=patchbay/runner:evil-${id}`, evilContext);
+    assert.equal(intoRunner.status, 403);
+    assert.match(intoRunner.body, /not one of patchbay's images/);
+    const args = encodeURIComponent(JSON.stringify({ WARM: `patchbay/warm:x-${id}`, RUNNER: image }));
+    const otherFile = await post(`/build?t=patchbay/job:evil-${id}&dockerfile=Dockerfile&buildargs=${args}`, evilContext);
+    assert.equal(otherFile.status, 403);
+    assert.match(otherFile.body, /must hold the job-image Dockerfile and nothing else/);
     for (const [method, path, status] of [
       ['POST', '/images/create?fromImage=alpine&tag=latest', 403],
       ['POST', '/volumes/create', 403],
@@ -212,5 +224,6 @@ describe('the Docker API filter on the real engine', { timeout: 10 * 60_000 }, (
       assert.equal(reply.status, status, `${method} ${path}: ${reply.body}`);
     }
     assert.equal(await direct.imageId(`patchbay/runner:evil-${id}`), null);
+    assert.equal(await direct.imageId(`patchbay/job:evil-${id}`), null);
   });
 });

@@ -16,6 +16,7 @@ const rules: FilterRules = {
   bindRoots: ['/cache/trees'],
   volumes: ['patchbay-ccache'],
   devices: ['/dev/kvm'],
+  overlay: { repo: 'patchbay/job', dockerfile: 'FROM x\n', args: { WARM: 'patchbay/warm', RUNNER: 'patchbay/runner' } },
 };
 
 /** What runners/executor/docker.ts sends for a job container (dockerode adds the name). */
@@ -192,7 +193,6 @@ describe('docker filter policy: what a compromised worker would ask', () => {
   });
 
   test('no builds, pulls, volumes, networks, other endpoints or unfiltered lists', () => {
-    refused('POST', '/build?t=x', /patchbay prepare/);
     refused('POST', '/v1.41/images/create?fromImage=alpine', /patchbay prepare/);
     refused('POST', '/volumes/create', /not a call the executor makes/);
     refused('POST', '/networks/create', /not a call/);
@@ -205,6 +205,19 @@ describe('docker filter policy: what a compromised worker would ask', () => {
     refused('POST', '/containers/abc/kill?signal=SIGSTOP', /signal/);
     refused('PUT', '/containers/abc/archive?path=%2Fetc', /path must be "\/"/);
     refused('POST', '/containers/create?name=evil', /must start with patchbay-/);
+  });
+
+  test('the one build is the job-image overlay: its repository, its arguments, its Dockerfile', () => {
+    const args = (a: unknown): string => encodeURIComponent(JSON.stringify(a));
+    const ok = `t=patchbay%2Fjob%3Ak-r&dockerfile=Dockerfile&buildargs=${args({ WARM: 'patchbay/warm:k', RUNNER: 'patchbay/runner:r' })}&labels=${args({ 'org.patchbay.image': 'job' })}&rm=true&forcerm=true`;
+    const plan = allowed('POST', `/build?${ok}`);
+    assert.deepEqual(plan.body, { kind: 'context', dockerfile: 'FROM x\n' });
+    refused('POST', '/build?t=patchbay%2Frunner%3Aevil&dockerfile=Dockerfile', /not one of patchbay's images/);
+    refused('POST', `/build?t=patchbay%2Fjob%3Ax&dockerfile=Dockerfile&buildargs=${args({ WARM: 'debian:bookworm', RUNNER: 'patchbay/runner:r' })}`, /buildargs.WARM/);
+    refused('POST', `/build?t=patchbay%2Fjob%3Ax&dockerfile=Dockerfile&buildargs=${args({ WARM: 'patchbay/warm:k', RUNNER: 'patchbay/runner:r', HTTP_PROXY: 'x' })}`, /"HTTP_PROXY" is not allowed/);
+    refused('POST', `/build?${ok}&networkmode=host`, /"networkmode" is not allowed/);
+    refused('POST', `/build?${ok}&remote=https%3A%2F%2Fexample.invalid%2Fctx.tar`, /"remote" is not allowed/);
+    refused('POST', '/build?t=patchbay%2Fjob%3Ax&dockerfile=..%2FDockerfile', /dockerfile/);
   });
 
   test('paths that a router would clean into another endpoint are refused', () => {

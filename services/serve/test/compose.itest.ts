@@ -39,6 +39,7 @@ describe('the split deployment (deploy/compose.yaml)', { timeout: 60 * 60_000 },
     const settings = join(dir, 'settings.env');
     writeFileSync(settings, [
       `PATCHBAY_CACHE=${loadConfig(process.env).cacheDir}`,
+      `PATCHBAY_WORKER_STATE=${join(dir, 'worker')}`,
       `PATCHBAY_DB_PASSWORD=${randomBytes(16).toString('hex')}`,
       `PATCHBAY_LISTEN=127.0.0.1:${port}`,
     ].join('\n'), { mode: 0o600 });
@@ -81,7 +82,12 @@ describe('the split deployment (deploy/compose.yaml)', { timeout: 60 * 60_000 },
       const job = reply.jobs[0];
       assert.ok(job);
       assert.match(job.id, /^[A-Za-z0-9-]+$/);
-      assert.equal(await client.follow(job.id, () => undefined), 'PASS');
+      let log = '';
+      const status = await client.follow(job.id, (e) => { if (e.kind === 'log') log = (log + e.text).slice(-6000); });
+      if (status !== 'PASS') {
+        const workerLogs = await compose('logs', '--no-color', '--tail=40', 'worker', 'docker-filter').catch((e: unknown) => errorMessage(e));
+        assert.fail(`job ${job.id} ended ${status}:\n${log}\n--- worker and filter logs:\n${workerLogs}`);
+      }
       t.diagnostic(`job ${job.id}: submitted to PASS in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
       const detail = await client.request<JobDetail>('GET', job.url);
@@ -93,6 +99,27 @@ describe('the split deployment (deploy/compose.yaml)', { timeout: 60 * 60_000 },
       const ktap = detail.artifacts.find((a) => a.name === 'ktap.txt');
       assert.ok(ktap);
       assert.match(await (await fetch(new URL(ktap.url, server))).text(), /^KTAP version 1/);
+
+      // The worker: uid 990, no capabilities, no engine socket, no host pid
+      // namespace; Docker only through the filter, which refuses what the
+      // executor never asks (a build into the runner's repository here).
+      const workerId = (await compose('ps', '-q', 'worker')).trim();
+      const [inspected] = JSON.parse((await run('docker', ['inspect', workerId])).stdout) as Array<{
+        Config: { User: string };
+        HostConfig: { PidMode: string; CapDrop: string[] | null; Privileged: boolean };
+        Mounts: Array<{ Source: string; Destination: string }>;
+      }>;
+      assert.ok(inspected);
+      assert.equal(inspected.Config.User, '990:990');
+      assert.notEqual(inspected.HostConfig.PidMode, 'host');
+      assert.deepEqual(inspected.HostConfig.CapDrop, ['ALL']);
+      assert.equal(inspected.HostConfig.Privileged, false);
+      assert.ok(!inspected.Mounts.some((m) => m.Source.endsWith('docker.sock') || m.Destination.endsWith('docker.sock')), 'the engine socket is not mounted in the worker');
+      assert.equal((await compose('exec', '-T', 'worker', 'id', '-u')).trim(), '990');
+      const probe = `const r = require('node:http').request({ socketPath: process.env.DOCKER_SOCKET, method: 'POST', path: '/build?t=patchbay/runner:evil' }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => { console.log(res.statusCode, b); }); }); r.end();`;
+      const refused = (await compose('exec', '-T', 'worker', 'node', '-e', probe)).trim();
+      assert.match(refused, /^403 .*patchbay docker filter: .*not one of patchbay's images/);
+      await assert.rejects(compose('exec', '-T', 'worker', 'test', '-e', '/var/run/docker.sock'));
 
       // The record is in the stack's PostgreSQL.
       const psql = (sql: string): Promise<string> => compose('exec', '-T', 'db', 'psql', '-U', 'patchbay', '-d', 'patchbay', '-tAc', sql);
