@@ -101,6 +101,8 @@ function readUpgradeBody(req: http.IncomingMessage, socket: Duplex, head: Buffer
     const done = (): void => {
       socket.off('data', more);
       socket.off('error', reject);
+      // Anything after the body waits for the pipe to the engine.
+      socket.pause();
       if (buf.length > length) socket.unshift(buf.subarray(length));
       resolve(buf.subarray(0, length));
     };
