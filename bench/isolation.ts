@@ -9,11 +9,12 @@
  * "Before" is a git worktree of --before (default 03bfcb0, the last commit
  * before the sandbox) sharing this checkout's node_modules and the same
  * cache folder (warm base, tree mirror). Each version first runs each job
- * once untimed (its images and base runs cached), then --runs timed runs
- * alternate before/after. Writes bench/results/isolation-<date>.json and
- * prints a markdown table.
+ * once untimed (its images and base runs cached; --no-warmup when an
+ * earlier run left them), then --runs timed runs alternate before/after.
+ * Writes bench/results/isolation-<date>-<jobs>.json and prints a markdown
+ * table.
  *
- * Run: npm run bench:isolation [-- --before REV --runs N --only smoke]
+ * Run: npm run bench:isolation [-- --before REV --runs N --only smoke --no-warmup]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -72,7 +73,7 @@ const median = (xs: number[]): number => {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { before: { type: 'string', default: '03bfcb0' }, runs: { type: 'string', default: '2' }, only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { before: { type: 'string', default: '03bfcb0' }, runs: { type: 'string', default: '2' }, only: { type: 'string' }, 'no-warmup': { type: 'boolean', default: false } } });
   const runs = Number(values.runs);
   const jobs = (values.only !== undefined ? [values.only] : Object.keys(JOBS)) as JobName[];
   const worktree = mkdtempSync(join(tmpdir(), 'patchbay-before-'));
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'));
     const versions = [['before', worktree], ['after', root]] as const;
     for (const job of jobs) {
-      for (const [version, checkout] of versions) {
+      for (const [version, checkout] of values['no-warmup'] ? [] : versions) {
         say(`${job}, ${version}: warm-up run (images, base runs)`);
         const r = await run(checkout, job);
         if (r.status !== 'PASS') throw new Error(`${job} (${version}) did not pass: ${r.summary}`);
@@ -107,9 +108,9 @@ async function main(): Promise<void> {
     const after = of('after');
     return { job, beforeS: before, afterS: after, ratio: Math.round((after / before) * 100) / 100 };
   });
-  const figures = { date: new Date().toISOString(), before: values.before, runs, summary, samples };
+  const figures = { date: new Date().toISOString(), before: values.before, runs, warmup: !values['no-warmup'], summary, samples };
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  const out = join(root, 'bench', 'results', `isolation-${figures.date.slice(0, 10)}.json`);
+  const out = join(root, 'bench', 'results', `isolation-${figures.date.slice(0, 10)}-${jobs.join('-').replace(/\+/g, '-')}.json`);
   writeFileSync(out, `${JSON.stringify(figures, null, 2)}\n`);
   const table = ['| job | before (median s) | after (median s) | after / before |', '| --- | ---: | ---: | ---: |', ...summary.map((s) => `| ${s.job} | ${s.beforeS} | ${s.afterS} | ${s.ratio}x |`)];
   process.stdout.write(`${table.join('\n')}\nwritten to ${out}\n`);
