@@ -165,7 +165,9 @@ export class DockerFilter {
   }
 
   private refuse(method: string | undefined, url: string | undefined, status: number, reason: string): { status: number; body: string } {
-    this.opts.logger.warn({ method, url: url?.slice(0, 300), status, reason }, 'docker filter: refused');
+    // A 404 is the engine's answer (a container already removed), not a refusal.
+    const level = status === 404 ? 'debug' : 'warn';
+    this.opts.logger[level]({ method, url: url?.slice(0, 300), status, reason }, status === 404 ? 'docker filter: not found' : 'docker filter: refused');
     return { status, body: JSON.stringify({ message: `patchbay docker filter: ${reason}` }) };
   }
 
@@ -231,7 +233,7 @@ export class DockerFilter {
   }
 
   private answerOf(e: unknown, req: http.IncomingMessage): { status: number; body: string } {
-    if (e instanceof Refused || e instanceof Answer) return this.refuse(req.method, req.url, e instanceof Answer ? e.status : e.status, e.message);
+    if (e instanceof Refused || e instanceof Answer) return this.refuse(req.method, req.url, e.status, e.message);
     return this.refuse(req.method, req.url, 500, `internal error: ${errorMessage(e)}`);
   }
 
