@@ -137,7 +137,8 @@ interface Open {
 }
 
 export function findCrashes(consoleLog: string): CrashReport[] {
-  const raw = consoleLog.split('\n').map((l) => l.replace(/\r+$/, '').replace(/\r/g, ''));
+  // Every \r goes (a trailing /\r+$/ first would be quadratic in a long run of them).
+  const raw = consoleLog.split('\n').map((l) => l.replace(/\r/g, ''));
   const text = raw.map((l) => l.replace(TIMESTAMP_RE, '').trimEnd());
   const reports: Open[] = [];
   let open: Open | null = null;

@@ -517,12 +517,13 @@ export function parseMessage(raw: string): MailMessage {
     msgIds(firstHeader(rawHeaders, 'Message-ID'))[0] ??
     `patchbay-${createHash('sha256').update(raw, 'latin1').digest('hex').slice(0, 16)}@local`;
   const inReplyTo = msgIds(firstHeader(rawHeaders, 'In-Reply-To'))[0] ?? null;
-  const references: string[] = [];
+  // A Set: an upload may name hundreds of thousands of references.
+  const references = new Set<string>();
   for (const h of rawHeaders) {
     if (h.name.toLowerCase() !== 'references') continue;
-    for (const id of msgIds(h.value)) if (!references.includes(id) && id !== messageId) references.push(id);
+    for (const id of msgIds(h.value)) if (id !== messageId) references.add(id);
   }
-  if (inReplyTo !== null && !references.includes(inReplyTo)) references.push(inReplyTo);
+  if (inReplyTo !== null) references.add(inReplyTo);
 
   const fromRaw = firstHeader(rawHeaders, 'From');
   const from = fromRaw === undefined ? { name: '', email: '' } : parseAddress(fromRaw);
@@ -533,7 +534,7 @@ export function parseMessage(raw: string): MailMessage {
     header,
     messageId,
     inReplyTo,
-    references,
+    references: [...references],
     subject: decodeHeaderValue(subjectRaw).replace(/\s+/g, ' ').trim(),
     from,
     date: parseMailDate(firstHeader(rawHeaders, 'Date')),

@@ -275,10 +275,14 @@ export function assembleSeries(messages: readonly MailMessage[], opts: { version
   // letter it answers; a person trailer counts only from that person (b4).
   const coverId = cover?.msg.messageId ?? null;
   const patchById = new Map<string, SeriesPatch>();
-  for (const p of patches) patchById.set(p.message.messageId, p);
+  const patchByCounter = new Map<number, SeriesPatch>();
+  for (const p of patches) {
+    patchById.set(p.message.messageId, p);
+    if (!patchByCounter.has(p.counter)) patchByCounter.set(p.counter, p);
+  }
   for (const node of patchNodes) {
     // A reply to a duplicate we did not take still reviews the same patch.
-    const taken = patches.find((p) => p.counter === node.counter);
+    const taken = patchByCounter.get(node.counter);
     if (node.version === version && taken !== undefined) patchById.set(node.msg.messageId, taken);
   }
   // Replies in the order they were sent, so trailers come out the same
