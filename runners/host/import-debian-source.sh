@@ -44,6 +44,10 @@ export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EM
 export GIT_AUTHOR_DATE="2000-01-01T00:00:00Z" GIT_COMMITTER_DATE="2000-01-01T00:00:00Z"
 git -C "$work/src" init -q -b import
 git -C "$work/src" config core.autocrlf false
+# No automatic gc: after a commit of a whole kernel, git starts one in the
+# background, which then races the removal of $work (rm: Directory not empty).
+git -C "$work/src" config gc.auto 0
+git -C "$work/src" config maintenance.auto false
 git -C "$work/src" add -A -f
 git -C "$work/src" commit -q --no-verify -m "$pkg $upstream (upstream tarball of Debian source package $pkg $version)"
 
@@ -51,6 +55,7 @@ mkdir -p "$(dirname "$repo")"
 tmp_repo="$repo.tmp.$$"
 rm -rf "$tmp_repo"
 git init -q --bare "$tmp_repo"
+git --git-dir="$tmp_repo" config receive.autogc false
 git -C "$work/src" push -q "$tmp_repo" "import:refs/heads/$tag-import"
 git --git-dir="$tmp_repo" tag "$tag" "refs/heads/$tag-import"
 # Containers fetch a base commit by id from this repository.
