@@ -70,7 +70,7 @@ export interface Plan {
 
 export type Decision = { allow: true; plan: Plan } | { allow: false; status: number; reason: string };
 
-/** A refusal, with the reason the worker gets back as the engine's error message. */
+/** A refusal (or an answer the filter gives itself, e.g. 404), with the reason the worker gets back as the engine's error message. */
 export class Refused extends Error {
   constructor(
     message: string,
@@ -126,7 +126,7 @@ function positive(v: unknown, where: string): number {
   return v;
 }
 
-/** `v` if it is one of `allowed` (compared as JSON); absent means `fallback`. */
+/** `v` if it is one of `allowed` (compared as JSON), else a refusal. */
 function fixed<T>(v: unknown, where: string, allowed: readonly T[]): T {
   const hit = allowed.find((a) => JSON.stringify(a) === JSON.stringify(v));
   if (hit === undefined) throw new Refused(`${where} must be ${allowed.map((a) => JSON.stringify(a)).join(' or ')}`);

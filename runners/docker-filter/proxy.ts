@@ -29,15 +29,6 @@ export interface DockerFilterOptions {
   maxJsonBytes?: number;
 }
 
-class Answer extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 const DROP_LIMIT = 1024 * 1024;
 const CONTEXT_LIMIT = 64 * 1024;
 
@@ -78,7 +69,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', (b: Buffer) => {
       size += b.length;
       if (size > limit) {
-        reject(new Answer(413, `the request body is larger than ${limit} bytes`));
+        reject(new Refused(`the request body is larger than ${limit} bytes`, 413));
         req.destroy();
         return;
       }
@@ -93,9 +84,9 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
 function readUpgradeBody(req: http.IncomingMessage, socket: Duplex, head: Buffer, limit: number): Promise<Buffer> {
   const length = Number(req.headers['content-length'] ?? 0);
   if (req.headers['transfer-encoding'] !== undefined || !Number.isSafeInteger(length) || length < 0) {
-    return Promise.reject(new Answer(411, 'exec start needs a Content-Length body'));
+    return Promise.reject(new Refused('exec start needs a Content-Length body', 411));
   }
-  if (length > limit) return Promise.reject(new Answer(413, `the request body is larger than ${limit} bytes`));
+  if (length > limit) return Promise.reject(new Refused(`the request body is larger than ${limit} bytes`, 413));
   return new Promise((resolve, reject) => {
     let buf = head;
     const done = (): void => {
@@ -176,12 +167,12 @@ export class DockerFilter {
     return new Promise((resolve, reject) => {
       const req = http.request({ socketPath: this.opts.upstream, path, method: 'GET', headers: { Host: 'docker' } }, (res) => {
         readBody(res, 16 * 1024 * 1024).then((b) => {
-          if (res.statusCode === 404) reject(new Answer(404, `no such object: ${path}`));
-          else if (res.statusCode !== 200) reject(new Answer(502, `the engine answered ${res.statusCode} to ${path}`));
+          if (res.statusCode === 404) reject(new Refused(`no such object: ${path}`, 404));
+          else if (res.statusCode !== 200) reject(new Refused(`the engine answered ${res.statusCode} to ${path}`, 502));
           else resolve(JSON.parse(b.toString('utf8')) as Record<string, unknown>);
         }, reject);
       });
-      req.on('error', (e) => { reject(new Answer(502, `the engine is not reachable: ${errorMessage(e)}`)); });
+      req.on('error', (e) => { reject(new Refused(`the engine is not reachable: ${errorMessage(e)}`, 502)); });
       req.end();
     });
   }
@@ -192,7 +183,7 @@ export class DockerFilter {
     const name = typeof info.Name === 'string' ? info.Name : '';
     const labels = (info.Config as { Labels?: Record<string, string> } | undefined)?.Labels ?? {};
     if (!name.startsWith(`/${this.opts.rules.namePrefix}`) || !(this.opts.rules.ownerLabel in labels)) {
-      throw new Answer(403, `container ${ref} is not one of patchbay's`);
+      throw new Refused(`container ${ref} is not one of patchbay's`, 403);
     }
     return String(info.Id);
   }
@@ -216,7 +207,7 @@ export class DockerFilter {
     try {
       value = raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
     } catch {
-      throw new Answer(400, 'the body is not JSON');
+      throw new Refused('the body is not JSON', 400);
     }
     const checked = plan.body.check(value) as { HostConfig?: { Mounts?: Array<{ Type: string; Source: string }> } };
     for (const m of checked.HostConfig?.Mounts ?? []) {
@@ -233,7 +224,7 @@ export class DockerFilter {
   }
 
   private answerOf(e: unknown, req: http.IncomingMessage): { status: number; body: string } {
-    if (e instanceof Refused || e instanceof Answer) return this.refuse(req.method, req.url, e.status, e.message);
+    if (e instanceof Refused) return this.refuse(req.method, req.url, e.status, e.message);
     return this.refuse(req.method, req.url, 500, `internal error: ${errorMessage(e)}`);
   }
 
@@ -254,7 +245,7 @@ export class DockerFilter {
     }
     const plan = decision.plan;
     try {
-      if (plan.hijack === true) throw new Answer(400, 'exec start must upgrade the connection (hijack)');
+      if (plan.hijack === true) throw new Refused('exec start must upgrade the connection (hijack)', 400);
       let body: Buffer | null = null;
       const headers: http.OutgoingHttpHeaders = { Host: 'docker' };
       if (plan.body.kind === 'json') {
@@ -301,7 +292,7 @@ export class DockerFilter {
     }
     const plan = decision.plan;
     try {
-      if (plan.hijack !== true) throw new Answer(400, 'only exec start may upgrade the connection');
+      if (plan.hijack !== true) throw new Refused('only exec start may upgrade the connection', 400);
       const body = this.checkJson(plan, await readUpgradeBody(req, socket, head, this.maxJson));
       const path = await this.resolve(plan);
       const up = http.request({

@@ -10,7 +10,6 @@ import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import tar from 'tar-stream';
@@ -38,10 +37,11 @@ const viaFilter = new DockerEngine(listen);
 interface Reply { status: number; body: string }
 
 /** One raw HTTP request on a Unix socket: the bytes a compromised worker could send. */
-function request(socketPath: string, method: string, path: string, body?: string, upgrade = false): Promise<Reply> {
+function request(socketPath: string, method: string, path: string, body?: string | Buffer, upgrade = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { Host: 'docker' };
-    if (body !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    // A string is JSON; a Buffer is a tar (a build context).
+    if (body !== undefined) Object.assign(headers, { 'Content-Type': typeof body === 'string' ? 'application/json' : 'application/x-tar', 'Content-Length': Buffer.byteLength(body) });
     // As dockerode asks for an exec's output (hijack).
     if (upgrade) Object.assign(headers, { Connection: 'Upgrade', Upgrade: 'tcp' });
     const req = http.request({ socketPath, method, path, headers }, (res) => {
@@ -189,15 +189,7 @@ describe('the Docker API filter on the real engine', { timeout: 10 * 60_000 }, (
   });
 
   test('no builds but the job-image overlay, no pulls, no other endpoints, no router tricks', async () => {
-    const post = (path: string, body: Buffer): Promise<Reply> => new Promise<Reply>((resolve, reject) => {
-      const req = http.request({ socketPath: listen, method: 'POST', path, headers: { 'Content-Type': 'application/x-tar' } }, (res) => {
-        let text = '';
-        res.on('data', (b: Buffer) => { text += b.toString(); });
-        res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: text }); });
-      });
-      req.on('error', reject);
-      Readable.from([body]).pipe(req);
-    });
+    const post = (path: string, body: Buffer): Promise<Reply> => request(listen, 'POST', path, body);
     // A build context with a Dockerfile of the worker's own choosing.
     const pack = tar.pack();
     pack.entry({ name: 'Dockerfile' }, `FROM ${image}\nRUN cat /etc/hostname > /leak\n`);
