@@ -5,6 +5,7 @@
 // file at a time). `--unit` runs the unit tests only.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -30,5 +31,9 @@ if (files.length === 0) {
   process.exit(1);
 }
 const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files];
-const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+// A job leaves the host part of its CPUs by default (config.ts,
+// defaultJobCpus); the test machine runs nothing else, so its jobs take all
+// of them unless the caller says otherwise. The CI budget is measured so.
+const env = { ...process.env, PATCHBAY_JOB_CPUS: process.env.PATCHBAY_JOB_CPUS ?? String(availableParallelism()) };
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env });
 process.exit(r.status ?? 1);

@@ -9,11 +9,13 @@ import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
+import helmet from '@fastify/helmet';
 import type { Intake } from '../intake/intake.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import type { JobLogs } from '../queue/logs.ts';
 import type { Store } from '../store/db.ts';
-import auth from './plugins/auth.ts';
+import auth, { rateLimitKey } from './plugins/auth.ts';
+import { DOCS_CSP, PAGE_CSP } from './pages/csp.ts';
 import errors from './plugins/errors.ts';
 import pageRoutes from './pages/routes.ts';
 import healthRoutes, { type ReadinessCheck } from './routes/health.ts';
@@ -32,20 +34,28 @@ export interface AppOptions {
   fetchThread: (inbox: string, messageId: string) => Promise<string>;
   anonymousRead: boolean;
   mboxLimitBytes: number;
-  /** Requests per minute per token (or per address when anonymous). */
+  /** Requests per minute per token (else per address: anonymous callers and bad tokens alike). */
   rateLimitPerMinute: number;
+  /** Live log streams open at once, in all and per client. */
+  sse: { maxTotal: number; maxPerClient: number };
+  /** Jobs a non-admin token may have queued or running. */
+  activeJobsPerToken: number;
   logPollMs?: number;
 }
 
 export default fp(async function patchbayApi(app: FastifyInstance, opts: AppOptions) {
   await app.register(errors);
+  await app.register(helmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: PAGE_CSP },
+    // No cross-origin page embeds or reads what the service serves.
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+  // After auth: the key is the token that was verified, else the peer address.
+  await app.register(auth, { store: opts.store, anonymousRead: opts.anonymousRead });
   await app.register(rateLimit, {
     max: opts.rateLimitPerMinute,
     timeWindow: 60_000,
-    keyGenerator: (request) => {
-      const header = request.headers.authorization;
-      return header ? `token:${header.slice(-16)}` : `ip:${request.ip}`;
-    },
+    keyGenerator: rateLimitKey,
     allowList: (request) => request.url === '/healthz' || request.url === '/readyz' || request.url === '/metrics',
     errorResponseBuilder: (_request, context) => ({
       statusCode: 429,
@@ -60,10 +70,9 @@ export default fp(async function patchbayApi(app: FastifyInstance, opts: AppOpti
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(auth, { store: opts.store, anonymousRead: opts.anonymousRead });
-  await app.register(seriesRoutes, { store: opts.store, intake: opts.intake, mboxLimitBytes: opts.mboxLimitBytes, fetchThread: opts.fetchThread });
-  await app.register(jobRoutes, { store: opts.store, queue: opts.queue, logs: opts.logs, cancelRunning: opts.cancelRunning, logPollMs: opts.logPollMs ?? 500 });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
+  await app.register(seriesRoutes, { store: opts.store, intake: opts.intake, mboxLimitBytes: opts.mboxLimitBytes, fetchThread: opts.fetchThread, activeJobsPerToken: opts.activeJobsPerToken });
+  await app.register(jobRoutes, { store: opts.store, queue: opts.queue, logs: opts.logs, cancelRunning: opts.cancelRunning, logPollMs: opts.logPollMs ?? 500, sse: opts.sse });
   await app.register(pageRoutes, { store: opts.store });
   await app.register(healthRoutes, { checks: opts.readiness, registry: opts.registry, checkTimeoutMs: 2000 });
 }, { name: 'patchbay-api' });

@@ -3,7 +3,7 @@
  * an environment. Nothing else reads process.env; every module takes the
  * part of Config it needs.
  */
-import { availableParallelism, homedir } from 'node:os';
+import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type, type Static } from 'typebox';
@@ -79,6 +79,22 @@ export const ConfigSchema = Type.Object({
     mboxLimitBytes: Type.Integer({ minimum: 1024 }),
     rateLimitPerMinute: Type.Integer({ minimum: 1 }),
     inboxTimeoutMs: Type.Integer({ minimum: 1000 }),
+    /**
+     * The only origins (scheme://host[:port]) a series is fetched from by
+     * Message-ID: the caller names the inbox, and without a list the service
+     * would fetch from wherever it can reach on their behalf.
+     */
+    inboxAllowlist: Type.Array(Type.String({ pattern: '^https?://[^/]+$' })),
+    /**
+     * Proxies whose X-Forwarded-For is believed (addresses or CIDRs, as
+     * fastify's trustProxy takes them). Empty: the peer address is the client.
+     */
+    trustProxy: Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9a-fA-F:.]+(/[0-9]{1,3})?$' })),
+    /** Live log streams (SSE) open at once, in all and per client (token, else address). */
+    sseMaxTotal: Type.Integer({ minimum: 1 }),
+    sseMaxPerClient: Type.Integer({ minimum: 1 }),
+    /** Jobs one token may have queued or running at once (admin tokens are not limited). */
+    activeJobsPerToken: Type.Integer({ minimum: 1 }),
   }),
   worker: Type.Object({
     concurrency: Type.Integer({ minimum: 1, maximum: 64 }),
@@ -108,6 +124,51 @@ function int(env: Env, name: string, fallback: number): number {
   return n;
 }
 
+/** A comma-separated list; unset or empty: none. */
+function list(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+const GiB = 1024 * 1024 * 1024;
+
+/**
+ * A job's CPUs unless configured: all but a share left for the service, the
+ * engine and Redis (half a CPU on two, one on four to eight, an eighth above).
+ * Docker takes fractions (NanoCpus).
+ */
+export function defaultJobCpus(hostCpus: number): number {
+  return Math.max(1, hostCpus - Math.max(0.5, Math.floor(hostCpus / 8), hostCpus >= 4 ? 1 : 0));
+}
+
+/** A job's memory unless configured: 6 GiB, but never more than the host's memory less 2 GiB (or a quarter). */
+export function defaultJobMemory(hostBytes: number): number {
+  const room = Math.max(2 * GiB, hostBytes / 4);
+  return Math.max(512 * 1024 * 1024, Math.min(6 * GiB, Math.floor((hostBytes - room) / (1024 * 1024)) * 1024 * 1024));
+}
+
+/**
+ * A comma-separated list of http(s) origins, normalised (lower case, default
+ * port dropped); unset or empty: the fallback. A path is refused rather than
+ * ignored: .../io-uring would read as a per-list limit the check does not make.
+ */
+function origins(env: Env, name: string, fallback: string[]): string[] {
+  const entries = (env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (entries.length === 0) return fallback;
+  return entries.map((entry) => {
+    let url: URL | null = null;
+    try {
+      url = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== ''
+      || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+      throw new PatchbayError('CONFIG_INVALID', `${name}: "${entry}" is not an http(s) origin (scheme://host[:port])`);
+    }
+    return url.origin;
+  });
+}
+
 /** Builds and validates the configuration from an environment (default: none set). */
 export function loadConfig(env: Env = {}): Config {
   const home = env.HOME ?? homedir();
@@ -131,8 +192,8 @@ export function loadConfig(env: Env = {}): Config {
       applyTimeoutSeconds: int(env, 'PATCHBAY_APPLY_TIMEOUT', 300),
       buildTimeoutSeconds: int(env, 'PATCHBAY_BUILD_TIMEOUT', 2700),
       bootTimeoutSeconds: int(env, 'PATCHBAY_BOOT_TIMEOUT', 600),
-      memoryBytes: int(env, 'PATCHBAY_JOB_MEMORY_MB', 6144) * 1024 * 1024,
-      cpus: int(env, 'PATCHBAY_JOB_CPUS', 0) || availableParallelism(),
+      memoryBytes: int(env, 'PATCHBAY_JOB_MEMORY_MB', 0) * 1024 * 1024 || defaultJobMemory(totalmem()),
+      cpus: int(env, 'PATCHBAY_JOB_CPUS', 0) || defaultJobCpus(availableParallelism()),
       pids: int(env, 'PATCHBAY_JOB_PIDS', 4096),
       accel: env.PATCHBAY_ACCEL ?? 'auto',
       reruns: int(env, 'PATCHBAY_RERUNS', 3),
@@ -153,6 +214,11 @@ export function loadConfig(env: Env = {}): Config {
       mboxLimitBytes: int(env, 'PATCHBAY_MBOX_LIMIT_KB', 20 * 1024) * 1024,
       rateLimitPerMinute: int(env, 'PATCHBAY_RATE_LIMIT', 300),
       inboxTimeoutMs: int(env, 'PATCHBAY_INBOX_TIMEOUT_MS', 30_000),
+      inboxAllowlist: origins(env, 'PATCHBAY_INBOX_ALLOW', ['https://lore.kernel.org']),
+      trustProxy: list(env.PATCHBAY_TRUST_PROXY),
+      sseMaxTotal: int(env, 'PATCHBAY_SSE_MAX', 256),
+      sseMaxPerClient: int(env, 'PATCHBAY_SSE_PER_CLIENT', 8),
+      activeJobsPerToken: int(env, 'PATCHBAY_ACTIVE_JOBS_PER_TOKEN', 8),
     },
     worker: {
       concurrency: int(env, 'PATCHBAY_WORKER_CONCURRENCY', 1),

@@ -25,6 +25,8 @@ export interface SubmitRequest {
   /** A deliberate rerun: a new job even if this series was tested the same way. */
   force: boolean;
   submittedBy: string | null;
+  /** The most jobs submittedBy may have queued or running (JOB_QUOTA past it); null: no cap. */
+  activeJobCap: number | null;
 }
 
 export interface SubmitResult {
@@ -79,6 +81,8 @@ export class Intake {
       idempotencyKey: jobIdempotencyKey({ contentHash, tree, base: req.base, suites, force: req.force }),
       // The deadline runs from when a worker starts it (the executor enforces it).
       deadlineAt: null,
+      submittedBy: req.submittedBy,
+      activeCap: req.activeJobCap,
     });
     if (created || job.status === 'queued') {
       try {

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { orphanAgeSeconds } from '../../runners/executor/docker.ts';
 import { join } from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { runJob } from '../../runners/executor/pipeline.ts';
@@ -117,7 +117,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
   let url: string | null = null;
   if (opts.roles.includes('api')) {
     const fastifyLogger: FastifyBaseLogger = log;
-    const app: FastifyInstance = Fastify({ loggerInstance: fastifyLogger, bodyLimit: config.api.mboxLimitBytes, trustProxy: true, return503OnClosing: true });
+    const app: FastifyInstance = Fastify(apiServerOptions(config, fastifyLogger));
     api = app;
     const readiness: ReadinessCheck[] = [
       { name: 'database', check: async () => { await store.jobs.list({ limit: 1 }); } },
@@ -127,10 +127,14 @@ export async function startService(config: Config, opts: { roles: readonly Role[
     await app.register(buildApi, {
       store, intake, queue, logs, registry: metrics.registry, readiness,
       cancelRunning: (jobId) => requestCancel(redis, config.queuePrefix, jobId),
-      fetchThread: (inbox, messageId) => fetchThreadMbox(inbox, messageId, { timeoutMs: config.api.inboxTimeoutMs, maxBytes: config.api.mboxLimitBytes }),
+      fetchThread: (inbox, messageId) => fetchThreadMbox(inbox, messageId, {
+        allow: config.api.inboxAllowlist, timeoutMs: config.api.inboxTimeoutMs, maxBytes: config.api.mboxLimitBytes,
+      }),
       anonymousRead: config.api.anonymousRead,
       mboxLimitBytes: config.api.mboxLimitBytes,
       rateLimitPerMinute: config.api.rateLimitPerMinute,
+      sse: { maxTotal: config.api.sseMaxTotal, maxPerClient: config.api.sseMaxPerClient },
+      activeJobsPerToken: config.api.activeJobsPerToken,
     });
     url = await app.listen({ host: config.api.host, port: opts.port ?? config.api.port });
     closers.unshift(async () => { await app.close(); });
@@ -150,6 +154,20 @@ export async function startService(config: Config, opts: { roles: readonly Role[
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * fastify's own options for the API. X-Forwarded-For is believed only from
+ * the proxies configuration names: otherwise any client could pick its own
+ * address, and with it its rate-limit bucket.
+ */
+export function apiServerOptions(config: Config, logger: FastifyBaseLogger): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
+  return {
+    loggerInstance: logger,
+    bodyLimit: config.api.mboxLimitBytes,
+    trustProxy: config.api.trustProxy.length > 0 ? [...config.api.trustProxy] : false,
+    return503OnClosing: true,
   };
 }
 

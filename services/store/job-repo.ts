@@ -38,6 +38,8 @@ export interface Job {
   errorCode: string | null;
   errorMessage: string | null;
   artifactsDir: string | null;
+  /** The token that asked for it; null: the CLI or the watcher. */
+  submittedBy: string | null;
 }
 
 export interface JobWithResult extends Job {
@@ -53,6 +55,12 @@ export interface CreateJobInput {
   /** jobIdempotencyKey(...). */
   idempotencyKey: string;
   deadlineAt: Date | null;
+  submittedBy: string | null;
+  /**
+   * At most this many jobs of submittedBy queued or running, this one
+   * included; past it JOB_QUOTA. null: no cap (admins, the CLI, the watcher).
+   */
+  activeCap: number | null;
 }
 
 export interface ListJobsOptions {
@@ -109,6 +117,7 @@ function toJob(r: Selectable<JobsTable>): Job {
     errorCode: r.error_code,
     errorMessage: r.error_message,
     artifactsDir: r.artifacts_dir,
+    submittedBy: r.submitted_by,
   };
 }
 
@@ -147,9 +156,29 @@ export class JobRepo {
    */
   async createOrGet(input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
     if (input.idempotencyKey === '') throw new PatchbayError('STORE_BAD_ARGUMENT', 'A job needs an idempotency key.');
+    const { submittedBy, activeCap } = input;
+    if (submittedBy === null || activeCap === null) return this.#createOrGet(this.#db, input);
+    // Counted and inserted under a per-submitter lock, so concurrent
+    // submissions cannot both pass the cap.
+    return guard('could not create the job', () => this.#db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext(${`jobs:${submittedBy}`}))`.execute(trx);
+      const existing = await trx.selectFrom('jobs').selectAll().where('idempotency_key', '=', input.idempotencyKey).executeTakeFirst();
+      if (existing !== undefined) return { job: toJob(existing), created: false };
+      const { n } = await trx.selectFrom('jobs').select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('submitted_by', '=', submittedBy).where('status', 'in', ['queued', 'running']).executeTakeFirstOrThrow();
+      if (Number(n) >= activeCap) {
+        throw new PatchbayError('JOB_QUOTA', `this token has ${n} jobs queued or running, and may have ${activeCap}; submit again when one has finished`, {
+          details: { submittedBy, active: Number(n), cap: activeCap },
+        });
+      }
+      return this.#createOrGet(trx, input);
+    }));
+  }
+
+  async #createOrGet(db: Kysely<Database>, input: CreateJobInput): Promise<{ job: Job; created: boolean }> {
     return guard('could not create the job', async () => {
       try {
-        const inserted = await this.#db
+        const inserted = await db
           .insertInto('jobs')
           .values({
             id: newId('j'),
@@ -160,6 +189,7 @@ export class JobRepo {
             idempotency_key: input.idempotencyKey,
             status: 'queued',
             deadline_at: input.deadlineAt,
+            submitted_by: input.submittedBy,
           })
           .onConflict((oc) => oc.column('idempotency_key').doNothing())
           .returningAll()
@@ -174,7 +204,7 @@ export class JobRepo {
         }
         throw e;
       }
-      const existing = await this.#db
+      const existing = await db
         .selectFrom('jobs')
         .selectAll()
         .where('idempotency_key', '=', input.idempotencyKey)

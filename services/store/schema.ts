@@ -78,6 +78,8 @@ export interface JobsTable {
   error_message: string | null;
   artifacts_dir: string | null;
   result: Json<unknown> | null;
+  /** The token that asked for the job; null: the CLI or the watcher. */
+  submitted_by: string | null;
 }
 
 export interface StageRunsTable {

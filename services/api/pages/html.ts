@@ -25,7 +25,8 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
   return new Html(out);
 }
 
-const STYLE = `
+/** The pages' one style sheet, inline; the CSP allows it by its hash (csp.ts). */
+export const STYLE = `
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
 header{background:#24292f;color:#fff;padding:.6em 1.2em}header a{color:#fff;text-decoration:none;font-weight:600}
 main{padding:1em 1.2em;max-width:1200px}

@@ -15,7 +15,8 @@ export interface PageRoutesOptions {
   store: Store;
 }
 
-const LIVE_LOG_SCRIPT = `
+/** The job page's one script, inline; the CSP allows it by its hash (csp.ts). */
+export const LIVE_LOG_SCRIPT = `
 (function () {
   var pre = document.getElementById('log');
   var status = document.getElementById('job-status');

@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { isPatchbayError } from '../../domain/errors.ts';
+import { errorMessage, isPatchbayError } from '../../domain/errors.ts';
 
 /** HTTP status for each error code patchbay raises at the API. */
 const STATUS: Record<string, number> = {
@@ -22,6 +22,7 @@ const STATUS: Record<string, number> = {
   BASE_INVALID: 400,
   MESSAGE_ID_INVALID: 400,
   INBOX_INVALID: 400,
+  INBOX_NOT_ALLOWED: 400,
   VALIDATION: 400,
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,
@@ -34,6 +35,11 @@ const STATUS: Record<string, number> = {
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  JOB_QUOTA: 429,
+  TOO_MANY_STREAMS: 429,
+  STREAMS_FULL: 503,
+  METRICS_UNAVAILABLE: 503,
+  LOG_CURSOR_INVALID: 400,
   INBOX_FETCH_FAILED: 502,
   INBOX_NOT_FOUND: 404,
 };
@@ -49,8 +55,14 @@ export default fp(function errors(app: FastifyInstance, _opts: unknown, done: (e
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (isPatchbayError(err)) {
       const status = statusFor(err.code, err.retryable);
-      if (status >= 500) request.log.error({ code: err.code, err: err.message }, 'request failed');
-      return reply.code(status).send({ error: { code: err.code, message: err.message } });
+      // details and cause say what failed behind a generic message (which host, which status): the log's, never the client's.
+      if (status >= 500) {
+        request.log.error({ code: err.code, err: err.message, details: err.details, ...(err.cause === undefined ? {} : { cause: errorMessage(err.cause) }) }, 'request failed');
+      }
+      // A code the API does not list (a store or Redis failure deep down) may
+      // carry addresses and driver messages: the client gets the code only.
+      const message = Object.hasOwn(STATUS, err.code) ? err.message : `the service could not do this now (request ${request.id}); try again later`;
+      return reply.code(status).send({ error: { code: err.code, message } });
     }
     if (err.validation) {
       return reply.code(400).send({ error: { code: 'VALIDATION', message: err.message } });

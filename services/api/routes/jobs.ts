@@ -2,10 +2,13 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { PatchbayError } from '../../domain/errors.ts';
+import { PatchbayError, errorMessage } from '../../domain/errors.ts';
+import { contentDisposition } from '../content-disposition.ts';
+import { isAdmin, rateLimitKey } from '../plugins/auth.ts';
 import type { JobQueue } from '../../queue/job-queue.ts';
 import type { JobLogs, LogEntry } from '../../queue/logs.ts';
 import type { JobStatus, Store } from '../../store/db.ts';
@@ -20,6 +23,40 @@ export interface JobRoutesOptions {
   cancelRunning: (jobId: string) => Promise<void>;
   /** How often a live log is polled for new entries. */
   logPollMs: number;
+  /** Live log streams open at once, in all and per client (rateLimitKey). */
+  sse: { maxTotal: number; maxPerClient: number };
+}
+
+/** A stream entry id as Redis gives it, or 0 for the start. */
+const LOG_ID = /^(0|\d{1,20}-\d{1,20})$/;
+
+/** Counts open live-log streams; acquire() refuses past either cap. */
+class StreamSlots {
+  #total = 0;
+  readonly #byClient = new Map<string, number>();
+
+  constructor(private readonly caps: { maxTotal: number; maxPerClient: number }) {}
+
+  acquire(client: string): () => void {
+    const mine = this.#byClient.get(client) ?? 0;
+    if (mine >= this.caps.maxPerClient) {
+      throw new PatchbayError('TOO_MANY_STREAMS', `you have ${mine} live logs open, the most one client may; close one first`);
+    }
+    if (this.#total >= this.caps.maxTotal) {
+      throw new PatchbayError('STREAMS_FULL', 'the service has as many live logs open as it allows; try again in a minute', { retryable: true });
+    }
+    this.#total++;
+    this.#byClient.set(client, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#total--;
+      const n = (this.#byClient.get(client) ?? 1) - 1;
+      if (n <= 0) this.#byClient.delete(client);
+      else this.#byClient.set(client, n);
+    };
+  }
 }
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(['PASS', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'cancelled']);
@@ -43,6 +80,7 @@ const JobDetail = Type.Intersect([JobSummary, Type.Object({
 export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptions, done: (err?: Error) => void): void {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store } = opts;
+  const streams = new StreamSlots(opts.sse);
 
   const mustGet = async (id: string) => {
     const job = await store.jobs.get(id);
@@ -96,9 +134,13 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
 
   app.post('/api/v1/jobs/:id/cancel', {
     config: { scope: 'submit' },
-    schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 202: Type.Object({ id: Type.String(), status: Type.String() }), 404: ErrorBody, 409: ErrorBody } },
+    schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 202: Type.Object({ id: Type.String(), status: Type.String() }), 403: ErrorBody, 404: ErrorBody, 409: ErrorBody } },
   }, async (request, reply) => {
     const job = await mustGet(request.params.id);
+    const caller = request.caller;
+    if (!isAdmin(caller) && (job.submittedBy === null || job.submittedBy !== caller.tokenId)) {
+      throw new PatchbayError('AUTH_FORBIDDEN', `only the token that submitted job ${job.id}, or an admin, may cancel it`);
+    }
     if (TERMINAL.has(job.status)) throw new PatchbayError('JOB_FINISHED', `job ${job.id} already finished (${job.status})`);
     if (job.status === 'queued' && (await opts.queue.removeIfWaiting(job.id))) {
       await store.jobs.markCancelled(job.id);
@@ -116,42 +158,56 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
     const job = await mustGet(request.params.id);
     const wantsSse = (request.headers.accept ?? '').includes('text/event-stream');
     if (!wantsSse) {
-      const entries = await readAll(opts.logs, job.id);
-      const text = entries.filter((e): e is Extract<LogEntry, { kind: 'log' }> => e.kind === 'log').map((e) => e.text).join('');
-      return reply.type('text/plain; charset=utf-8').send(text);
+      // Streamed batch by batch: a long log is never held whole in memory.
+      return reply.type('text/plain; charset=utf-8').send(Readable.from(logText(opts.logs, job.id)));
     }
+    const from = request.headers['last-event-id'];
+    let last = typeof from === 'string' && from !== '' ? from : '0';
+    if (!LOG_ID.test(last)) throw new PatchbayError('LOG_CURSOR_INVALID', 'Last-Event-ID must be an id this stream sent (like 1764670000000-0)');
+    const release = streams.acquire(rateLimitKey(request));
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     const client = { gone: false };
-    request.raw.on('close', () => { client.gone = true; });
-    let last = typeof request.headers['last-event-id'] === 'string' ? request.headers['last-event-id'] : '0';
-    const send = (id: string, event: string, data: unknown): void => {
-      res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.on('close', () => { client.gone = true; });
+    /** An event; with no id, a comment that keeps proxies from timing the stream out. */
+    const send = (id: string | null, event: string, data: unknown): void => {
+      if (client.gone) return;
+      res.write(id === null ? `: ${event}\n\n` : `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    let idle = 0;
-    while (!client.gone) {
-      const entries = await opts.logs.read(job.id, last, { count: 500 });
-      for (const { id, entry } of entries) {
-        send(id, entry.kind, entry);
-        last = id;
-      }
-      if (entries.some((e) => e.entry.kind === 'end')) break;
-      if (entries.length === 0) {
-        idle += opts.logPollMs;
-        // A job that finished before its stream began (or whose stream expired): say so and stop.
-        if (idle % 5000 < opts.logPollMs) {
-          const now = await store.jobs.get(job.id);
-          if (!now || TERMINAL.has(now.status)) {
-            send(last, 'end', { kind: 'end', status: now?.status ?? 'unknown' });
-            break;
-          }
-          res.write(': keep-alive\n\n');
+    try {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      // Sent now, not with the first entry: the client knows at once the stream is open.
+      res.flushHeaders();
+      let idle = 0;
+      while (!client.gone) {
+        const entries = await opts.logs.read(job.id, last, { count: 500 });
+        for (const { id, entry } of entries) {
+          send(id, entry.kind, entry);
+          last = id;
         }
-        await new Promise((r) => setTimeout(r, opts.logPollMs));
+        if (entries.some((e) => e.entry.kind === 'end')) break;
+        if (entries.length === 0) {
+          idle += opts.logPollMs;
+          // A job that finished before its stream began (or whose stream expired): say so and stop.
+          if (idle % 5000 < opts.logPollMs) {
+            const now = await store.jobs.get(job.id);
+            if (!now || TERMINAL.has(now.status)) {
+              send(last, 'end', { kind: 'end', status: now?.status ?? 'unknown' });
+              break;
+            }
+            send(null, 'keep-alive', null);
+          }
+          await new Promise((r) => setTimeout(r, opts.logPollMs));
+        }
       }
+    } catch (e) {
+      // Redis or the database went away mid-stream: the client is told to reconnect (EventSource does, with Last-Event-ID).
+      request.log.warn({ jobId: job.id, err: errorMessage(e) }, 'live log stream failed');
+      if (res.headersSent) send(last, 'error', { code: 'LOG_UNAVAILABLE', message: 'the log could not be read; reconnect to resume' });
+    } finally {
+      release();
+      res.end();
     }
-    res.end();
   });
 
   app.get('/api/v1/jobs/:id/artifacts/:name', {
@@ -181,19 +237,20 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
     return reply
       .type(text ? 'text/plain; charset=utf-8' : 'application/octet-stream')
       .header('content-length', st.size)
-      .header('content-disposition', `${text ? 'inline' : 'attachment'}; filename="${name}"`)
+      .header('content-disposition', contentDisposition(text ? 'inline' : 'attachment', name))
       .send(file.createReadStream());
   });
   done();
 }
 
-async function readAll(logs: JobLogs, jobId: string): Promise<LogEntry[]> {
-  const out: LogEntry[] = [];
+/** The log's text, read from its stream a batch at a time. */
+async function* logText(logs: JobLogs, jobId: string): AsyncGenerator<string> {
   let last = '0';
   for (;;) {
-    const batch = await logs.read(jobId, last, { count: 5000 });
-    if (batch.length === 0) return out;
-    for (const b of batch) out.push(b.entry);
+    const batch = await logs.read(jobId, last, { count: 1000 });
+    if (batch.length === 0) return;
+    const text = batch.map((b) => b.entry).filter((e): e is Extract<LogEntry, { kind: 'log' }> => e.kind === 'log').map((e) => e.text).join('');
+    if (text !== '') yield text;
     last = batch[batch.length - 1]?.id ?? last;
   }
 }

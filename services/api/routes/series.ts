@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PatchbayError } from '../../domain/errors.ts';
 import type { Intake } from '../../intake/intake.ts';
 import type { Store } from '../../store/db.ts';
+import { isAdmin } from '../plugins/auth.ts';
 import { ErrorBody, JobSummary, Paging, SeriesSummary, SubmitJson, SubmitOptions, SubmitReply } from '../schemas.ts';
 import { jobView, seriesView } from '../views.ts';
 
@@ -14,6 +15,8 @@ export interface SeriesRoutesOptions {
   /** Largest mbox accepted, in bytes. */
   mboxLimitBytes: number;
   fetchThread: (inbox: string, messageId: string) => Promise<string>;
+  /** Jobs a non-admin token may have queued or running. */
+  activeJobsPerToken: number;
 }
 
 const MBOX_TYPES = ['application/mbox', 'text/plain', 'message/rfc822'];
@@ -62,7 +65,9 @@ export default function seriesRoutes(fastify: FastifyInstance, opts: SeriesRoute
     } else {
       throw new PatchbayError('UNSUPPORTED_MEDIA_TYPE', 'send application/mbox (or text/plain) with the series, or application/json with a messageId');
     }
-    const result = await opts.intake.submit({ mbox, source, inboxUrl, tree, base, suites, force, submittedBy: request.caller.tokenId });
+    const result = await opts.intake.submit({ mbox, source, inboxUrl, tree, base, suites, force, submittedBy: request.caller.tokenId,
+      activeJobCap: isAdmin(request.caller) ? null : opts.activeJobsPerToken,
+    });
     return reply.code(202).send({ created: result.created, series: seriesView(result.series), jobs: result.jobs.map(jobView) });
   });
 

@@ -5,69 +5,23 @@
  * and leaves nothing behind.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { loadCatalogs } from '../../cli/wiring.ts';
 import { loadConfig } from '../../config/config.ts';
-import { Intake } from '../../intake/intake.ts';
-import { JobQueue } from '../../queue/job-queue.ts';
-import { JobLogs } from '../../queue/logs.ts';
-import { closeRedis, createRedis, pingRedis } from '../../queue/redis.ts';
+import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { openDatabase, type Store } from '../../store/db.ts';
 import { startPostgres, type PostgresServer } from '../../store/test/postgres-server.ts';
-import buildApi from '../app.ts';
-import { makeMetrics } from '../metrics.ts';
 import { fetchThreadMbox } from '../../lore/inbox.ts';
 import { splitMbox } from '../../domain/mbox.ts';
 import { type PublicInbox, startPublicInbox } from '../../lore/test/public-inbox-server.ts';
+import { type Harness, apiHarness } from './harness.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const fixture = (name: string): Buffer => readFileSync(join(root, 'fixtures', 'series', name));
 const golden = (name: string): Buffer => readFileSync(join(root, 'services', 'domain', 'test', 'golden', 'mbox', name));
-const config = loadConfig(process.env);
-const catalogs = loadCatalogs(config);
-const logger = pino({ level: 'silent' });
-const fastifyLogger: FastifyBaseLogger = logger;
-
-interface Harness {
-  app: FastifyInstance;
-  store: Store;
-  queue: JobQueue;
-  logs: JobLogs;
-  prefix: string;
-  tokens: { submit: string; read: string; admin: string };
-}
-
-async function harness(redis: Redis, store: Store, opts: { anonymousRead?: boolean; mboxLimitBytes?: number } = {}): Promise<Harness> {
-  const prefix = `test-${randomBytes(4).toString('hex')}`;
-  const queue = new JobQueue(redis, { prefix });
-  const logs = new JobLogs(redis, prefix);
-  const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: ['smoke'], logger });
-  const app: FastifyInstance = Fastify({ loggerInstance: fastifyLogger, bodyLimit: opts.mboxLimitBytes ?? 1024 * 1024 });
-  await app.register(buildApi, {
-    store, intake, queue, logs, registry: makeMetrics(queue).registry,
-    readiness: [
-      { name: 'database', check: async () => { await store.jobs.list({ limit: 1 }); } },
-      { name: 'redis', check: () => pingRedis(redis) },
-      { name: 'docker', check: async () => { if ((await redis.get(`${prefix}:docker`)) !== 'ok') throw new Error('no worker has reported'); } },
-    ],
-    cancelRunning: async (jobId) => { await redis.publish(`${prefix}:cancel`, jobId); },
-    fetchThread: (inbox, messageId) => fetchThreadMbox(inbox, messageId, { timeoutMs: 10_000, maxBytes: 1 << 20 }),
-    anonymousRead: opts.anonymousRead ?? true,
-    mboxLimitBytes: opts.mboxLimitBytes ?? 1024 * 1024,
-    rateLimitPerMinute: 10_000,
-    logPollMs: 50,
-  });
-  await app.ready();
-  const mk = async (scope: 'submit' | 'read' | 'admin') => (await store.tokens.create(`${scope}-${prefix}`, [scope])).secret;
-  return { app, store, queue, logs, prefix, tokens: { submit: await mk('submit'), read: await mk('read'), admin: await mk('admin') } };
-}
 
 async function counts(store: Store): Promise<{ series: number; jobs: number }> {
   const s = await store.db.selectFrom('series').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
@@ -84,16 +38,14 @@ function apiSuite(backend: 'pglite' | 'postgres') {
     let dir = '';
 
     before(async () => {
-      redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', 'api-test');
+      redis = createRedis(loadConfig(process.env).redisUrl, 'api-test');
       dir = mkdtempSync(join(tmpdir(), 'patchbay-api-'));
       if (backend === 'postgres') pg = await startPostgres();
       store = await openDatabase({ databaseUrl: pg?.url ?? null, dataDir: dir });
-      h = await harness(redis, store);
+      h = await apiHarness(redis, store);
     });
     after(async () => {
-      await h.app.close();
-      await h.queue.queue.obliterate({ force: true });
-      await h.queue.close();
+      await h.close();
       await store.close();
       await pg?.stop();
       await closeRedis(redis);
@@ -167,21 +119,33 @@ function apiSuite(backend: 'pglite' | 'postgres') {
       });
     }
 
-    test('a series named by Message-ID is fetched from its public-inbox and queued', async () => {
+    test('a series named by Message-ID is fetched from its public-inbox (on the allowlist) and queued; another inbox is refused', async () => {
       const inbox: PublicInbox = await startPublicInbox();
+      const allowed = await apiHarness(redis, store, {
+        fetchThread: (url, messageId) => fetchThreadMbox(url, messageId, { allow: [new URL(inbox.url).origin], timeoutMs: 10_000, maxBytes: 1 << 20 }),
+      });
+      const byId = (body: unknown) => allowed.app.inject({ method: 'POST', url: '/api/v1/series', payload: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${allowed.tokens.submit}` } });
       try {
         for (const raw of splitMbox(fixture('fail-boot-panic.mbox').toString('latin1'))) inbox.deliver(Buffer.from(raw, 'latin1'));
-        const res = await submit(JSON.stringify({ messageId: '<20261122-kbuf-selftest-v1-2@patchbay.invalid>', inbox: inbox.url, suites: ['smoke'] }), '', h.tokens.submit, 'application/json');
+        const res = await byId({ messageId: '<20261122-kbuf-selftest-v1-2@patchbay.invalid>', inbox: inbox.url, suites: ['smoke'] });
         assert.equal(res.statusCode, 202, res.body);
         const body = res.json<{ series: { id: string; title: string; source: string; rootMessageId: string }; jobs: Array<{ status: string }> }>();
         assert.equal(body.series.title, 'io_uring/kbuf: pinning helpers with a boot self test');
         assert.equal(body.series.source, 'message-id');
         assert.equal(body.series.rootMessageId, '20261122-kbuf-selftest-v1-0@patchbay.invalid');
         assert.equal(body.jobs[0]?.status, 'queued');
-        const missing = await submit(JSON.stringify({ messageId: 'nobody@nowhere.invalid', inbox: inbox.url }), '', h.tokens.submit, 'application/json');
+        const missing = await byId({ messageId: 'nobody@nowhere.invalid', inbox: inbox.url });
         assert.equal(missing.statusCode, 404);
         assert.equal(missing.json<{ error: { code: string } }>().error.code, 'INBOX_NOT_FOUND');
+
+        // The same server under another loopback name is not on the allowlist: nothing is fetched or created.
+        const before = await counts(store);
+        const other = await byId({ messageId: '<20261122-kbuf-selftest-v1-2@patchbay.invalid>', inbox: inbox.url.replace('127.0.0.1', '127.0.0.2'), suites: ['smoke'] });
+        assert.equal(other.statusCode, 400);
+        assert.equal(other.json<{ error: { code: string } }>().error.code, 'INBOX_NOT_ALLOWED');
+        assert.deepEqual(await counts(store), before);
       } finally {
+        await allowed.close();
         inbox.stop();
       }
     });
@@ -232,7 +196,7 @@ function apiSuite(backend: 'pglite' | 'postgres') {
       assert.equal((await h.app.inject({ url: '/healthz' })).statusCode, 200);
       const notReady = await h.app.inject({ url: '/readyz' });
       assert.equal(notReady.statusCode, 503);
-      assert.deepEqual(notReady.json<{ checks: Record<string, string> }>().checks, { database: 'ok', redis: 'ok', docker: 'no worker has reported' });
+      assert.deepEqual(notReady.json<{ checks: Record<string, string> }>().checks, { database: 'ok', redis: 'ok', docker: 'failed' });
       await redis.set(`${h.prefix}:docker`, 'ok', 'EX', 60);
       assert.equal((await h.app.inject({ url: '/readyz' })).statusCode, 200);
       const metrics = (await h.app.inject({ url: '/metrics' })).body;
@@ -242,15 +206,14 @@ function apiSuite(backend: 'pglite' | 'postgres') {
     });
 
     test('with anonymous reading off, reads need a token with the read scope', async () => {
-      const closed = await harness(redis, store, { anonymousRead: false });
+      const closed = await apiHarness(redis, store, { anonymousRead: false });
       try {
         assert.equal((await closed.app.inject({ url: '/api/v1/jobs' })).statusCode, 401);
         assert.equal((await closed.app.inject({ url: '/api/v1/jobs', headers: { authorization: `Bearer ${closed.tokens.read}` } })).statusCode, 200);
         assert.equal((await closed.app.inject({ url: '/api/v1/jobs', headers: { authorization: `Bearer ${closed.tokens.submit}` } })).statusCode, 403);
         assert.equal((await closed.app.inject({ url: '/api/v1/jobs', headers: { authorization: `Bearer ${closed.tokens.admin}` } })).statusCode, 200);
       } finally {
-        await closed.app.close();
-        await closed.queue.close();
+        await closed.close();
       }
     });
   });

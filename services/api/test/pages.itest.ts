@@ -6,35 +6,27 @@
  * person sees.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { type Browser, chromium } from 'playwright-core';
-import { loadCatalogs } from '../../cli/wiring.ts';
 import { loadConfig } from '../../config/config.ts';
 import type { JobResult } from '../../domain/job.ts';
-import { Intake } from '../../intake/intake.ts';
-import { JobQueue } from '../../queue/job-queue.ts';
-import { JobLogs } from '../../queue/logs.ts';
+import type { JobLogs } from '../../queue/logs.ts';
 import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { openDatabase, type Store } from '../../store/db.ts';
-import buildApi from '../app.ts';
-import { makeMetrics } from '../metrics.ts';
+import { type Harness, apiHarness } from './harness.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const CHROMIUM = '/usr/bin/chromium';
-const logger = pino({ level: 'silent' });
-const fastifyLogger: FastifyBaseLogger = logger;
 
 describe('job page in a browser', { timeout: 120_000 }, () => {
   let redis: Redis;
   let store: Store;
-  let queue: JobQueue;
+  let h: Harness;
   let logs: JobLogs;
   let app: FastifyInstance;
   let browser: Browser;
@@ -43,21 +35,11 @@ describe('job page in a browser', { timeout: 120_000 }, () => {
 
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: deploy/host/prepare.sh installs Debian's chromium`);
-    const config = loadConfig(process.env);
-    const catalogs = loadCatalogs(config);
-    redis = createRedis(config.redisUrl, 'pages-test');
+    redis = createRedis(loadConfig(process.env).redisUrl, 'pages-test');
     dir = mkdtempSync(join(tmpdir(), 'patchbay-pages-'));
     store = await openDatabase({ databaseUrl: null, dataDir: dir });
-    const prefix = `test-${randomBytes(4).toString('hex')}`;
-    queue = new JobQueue(redis, { prefix });
-    logs = new JobLogs(redis, prefix);
-    const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: ['smoke'], logger });
-    app = Fastify({ loggerInstance: fastifyLogger });
-    await app.register(buildApi, {
-      store, intake, queue, logs, registry: makeMetrics(queue).registry, readiness: [],
-      cancelRunning: () => Promise.resolve(), fetchThread: () => Promise.reject(new Error('unused')),
-      anonymousRead: true, mboxLimitBytes: 1 << 20, rateLimitPerMinute: 10_000, logPollMs: 100,
-    });
+    h = await apiHarness(redis, store);
+    ({ app, logs } = h);
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -67,9 +49,7 @@ describe('job page in a browser', { timeout: 120_000 }, () => {
 
   after(async () => {
     await browser.close();
-    await app.close();
-    await queue.queue.obliterate({ force: true });
-    await queue.close();
+    await h.close();
     await store.close();
     await closeRedis(redis);
     rmSync(dir, { recursive: true, force: true });
@@ -88,7 +68,13 @@ describe('job page in a browser', { timeout: 120_000 }, () => {
     await logs.append(job.id, { kind: 'log', stage: 'build', text: '  CC      io_uring/kbuf.o\n' });
 
     const tab = await browser.newPage();
-    await tab.goto(new URL(job.page, base).href);
+    // The page's script and style run under the CSP (allowed by hash): the browser reports nothing it refused.
+    const refused: string[] = [];
+    tab.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text()); });
+    const response = await tab.goto(new URL(job.page, base).href);
+    const headers = response?.headers() ?? {};
+    assert.match(headers['content-security-policy'] ?? '', /default-src 'none'.*script-src 'sha256-/);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
     assert.equal(await tab.locator('#job-status [data-status]').getAttribute('data-status'), 'running');
     await tab.locator('#log', { hasText: 'io_uring/kbuf.o' }).waitFor({ timeout: 10_000 });
 
@@ -117,5 +103,6 @@ describe('job page in a browser', { timeout: 120_000 }, () => {
     // The series list links to it.
     await tab.goto(new URL('/series', base).href);
     await tab.locator(`a[href="/jobs/${job.id}"]`).waitFor({ timeout: 5000 });
+    assert.deepEqual(refused, [], 'nothing on the pages was refused by the CSP');
   });
 });

@@ -322,7 +322,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       assert.notEqual(forced, jobIdempotencyKey({ contentHash: hash, tree: 'io_uring', base: null, suites: ['kbuf'], force: true }));
 
       const deadlineAt = new Date(Date.now() + 3_600_000);
-      const input = { seriesId: s.id, tree: 'io_uring', base: null, suites: ['kbuf', 'fuse'], idempotencyKey: key, deadlineAt };
+      const input = { seriesId: s.id, tree: 'io_uring', base: null, suites: ['kbuf', 'fuse'], idempotencyKey: key, deadlineAt, submittedBy: null, activeCap: null };
       const results = await Promise.all([1, 2, 3, 4].map(() => store.jobs.createOrGet(input)));
       assert.equal(results.filter((r) => r.created).length, 1);
       assert.equal(new Set(results.map((r) => r.job.id)).size, 1);
@@ -357,6 +357,8 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
         suites: ['kbuf'],
         idempotencyKey: jobIdempotencyKey({ contentHash: hash, tree: 'io_uring', base: 'for-next', suites: ['kbuf'] }),
         deadlineAt: null,
+        submittedBy: null,
+        activeCap: null,
       });
 
       const running = await store.jobs.markRunning(job.id, { worker: 'w1' });
@@ -436,7 +438,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       const hash = seriesContentHash(series);
       const s = await store.series.create({ series, source: 'upload', inboxUrl: null, submittedBy: null, contentHash: hash });
       const { job } = await store.jobs.createOrGet({
-        seriesId: s.id, tree: 'fuse', base: null, suites: ['fuse'], idempotencyKey: unique(), deadlineAt: null,
+        seriesId: s.id, tree: 'fuse', base: null, suites: ['fuse'], idempotencyKey: unique(), deadlineAt: null, submittedBy: null, activeCap: null,
       });
       const cancelled = await store.jobs.markCancelled(job.id);
       assert.equal(cancelled.status, 'cancelled');
@@ -455,7 +457,7 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       const ids: string[] = [];
       for (let i = 0; i < 11; i++) {
         const { job } = await store.jobs.createOrGet({
-          seriesId: s.id, tree, base: null, suites: ['kbuf'], idempotencyKey: unique(), deadlineAt: null,
+          seriesId: s.id, tree, base: null, suites: ['kbuf'], idempotencyKey: unique(), deadlineAt: null, submittedBy: null, activeCap: null,
         });
         ids.push(job.id);
       }
