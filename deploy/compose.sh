@@ -34,6 +34,10 @@ SETTINGS
   )
   say "wrote the settings to $settings"
 fi
+# Settings files written before Redis had a password get one.
+if ! grep -q '^PATCHBAY_REDIS_PASSWORD=' "$settings"; then
+  (umask 077; printf 'PATCHBAY_REDIS_PASSWORD=%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >>"$settings")
+fi
 # A setting: the environment's value, else the file's.
 setting() { local v; v=$(sed -n "s/^$1=//p" "$settings" | tail -n1); printf '%s' "${!1:-$v}"; }
 PATCHBAY_CACHE=$(setting PATCHBAY_CACHE)

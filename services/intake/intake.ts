@@ -12,6 +12,7 @@ import { PatchbayError } from '../domain/errors.ts';
 import { parseMbox } from '../domain/mbox.ts';
 import { type Series, assembleSeries, seriesPaths } from '../domain/series.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
+import { REDIS_FULL_MESSAGE, isRedisFull } from '../queue/redis.ts';
 import { type Job, type SeriesRecord, type SeriesSource, type Store, jobIdempotencyKey, seriesContentHash } from '../store/db.ts';
 
 export interface SubmitRequest {
@@ -71,8 +72,8 @@ export class Intake {
     const { series, tree, suites } = this.validate(req);
     const contentHash = seriesContentHash(series);
     const { store } = this.deps;
-    const record = (await store.series.findByContentHash(contentHash))
-      ?? (await store.series.create({ series, source: req.source, inboxUrl: req.inboxUrl, submittedBy: req.submittedBy, contentHash }));
+    const existing = await store.series.findByContentHash(contentHash);
+    const record = existing ?? (await store.series.create({ series, source: req.source, inboxUrl: req.inboxUrl, submittedBy: req.submittedBy, contentHash }));
     const { job, created } = await store.jobs.createOrGet({
       seriesId: record.id,
       tree,
@@ -88,7 +89,14 @@ export class Intake {
       try {
         await this.deps.queue.enqueue(job.id);
       } catch (e) {
-        // The job is recorded as queued; reconcile() enqueues it when Redis is back.
+        if (isRedisFull(e)) {
+          // Redis answers but is full: nothing is kept, and the caller is told now.
+          if (created) await store.jobs.deleteQueued(job.id);
+          if (existing === null) await store.series.deleteIfUnused(record.id);
+          this.deps.logger.warn({ jobId: job.id, err: String(e) }, 'queue full; submission refused and undone');
+          throw new PatchbayError('QUEUE_FULL', `${REDIS_FULL_MESSAGE}; nothing was recorded: submit again in a few minutes`, { retryable: true, cause: e });
+        }
+        // Redis is away: the job is recorded as queued; reconcile() enqueues it when Redis is back.
         this.deps.logger.warn({ jobId: job.id, err: String(e) }, 'enqueue failed; the reconciler will retry');
       }
     }

@@ -16,6 +16,16 @@ export function createRedis(url: string, name: string, onError?: (message: strin
   return redis;
 }
 
+/**
+ * Redis refused a write because it is at maxmemory (noeviction: BullMQ's
+ * keys must never be evicted, so a full Redis refuses instead).
+ */
+export function isRedisFull(e: unknown): boolean {
+  return e instanceof Error && e.message.startsWith('OOM ');
+}
+
+export const REDIS_FULL_MESSAGE = 'the queue (Redis) is full: it is at its memory limit and takes no more';
+
 export async function pingRedis(redis: Redis, timeoutMs = 2000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -385,6 +385,17 @@ export class JobRepo {
     return toJob(row);
   }
 
+  /**
+   * Removes a job that never left the queue (no worker took it): intake's
+   * undo when the queue refused it. False if it is gone or has started.
+   */
+  async deleteQueued(id: string): Promise<boolean> {
+    const rows = await guard('could not remove the job', () =>
+      this.#db.deleteFrom('jobs').where('id', '=', id).where('status', '=', 'queued').where('started_at', 'is', null).returning('id').execute(),
+    );
+    return rows.length > 0;
+  }
+
   /** running -> queued (a worker or runner handed the job back); queued stays queued. */
   async requeue(id: string): Promise<Job> {
     const row = await guard('could not requeue the job', () =>

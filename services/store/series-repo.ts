@@ -175,6 +175,16 @@ export class SeriesRepo {
     );
   }
 
+  /** Removes a series (and its patches) that no job refers to: intake's undo. False if a job does. */
+  async deleteIfUnused(id: string): Promise<boolean> {
+    const rows = await guard('could not remove the series', () =>
+      this.#db.deleteFrom('series').where('id', '=', id)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('jobs').select('jobs.id').whereRef('jobs.series_id', '=', 'series.id'))))
+        .returning('id').execute(),
+    );
+    return rows.length > 0;
+  }
+
   async get(id: string): Promise<SeriesRecord | null> {
     const row = await guard('could not read the series', () =>
       this.#db.selectFrom('series').selectAll().where('id', '=', id).executeTakeFirst(),

@@ -16,6 +16,7 @@ import type { Series } from '../domain/series.ts';
 import type { JobEvent, JobInput } from '../../runners/executor/pipeline.ts';
 import { type RunSeriesJob, isRunSeriesJob } from '../queue/catalogue.ts';
 import type { LogEntry } from '../queue/logs.ts';
+import { REDIS_FULL_MESSAGE, isRedisFull } from '../queue/redis.ts';
 
 /** What the processor needs to know about a job; the store provides it. */
 export interface JobRecord {
@@ -53,6 +54,8 @@ export interface ProcessorDeps {
 /** Abort reasons the worker uses, so the processor knows why it was stopped. */
 export const CANCELLED_BY_USER = 'cancelled';
 export const SHUTTING_DOWN = 'shutdown';
+/** Redis refused a write (maxmemory): the job's log and lock cannot be kept, so it stops. */
+export const REDIS_FULL = 'REDIS_FULL';
 
 /** MISS that a retry cannot fix: an unknown base, no KVM where it was asked for, a job over its limits. */
 const NOT_RETRIED: ReadonlySet<string> = new Set(['BASE_UNKNOWN', 'ACCEL_UNAVAILABLE', 'JOB_LIMIT']);
@@ -84,11 +87,19 @@ export function makeProcessor(deps: ProcessorDeps) {
     }
 
     await deps.store.markRunning(jobId, deps.workerId);
-    // Events go to the log stream in order; a failed append is logged, never fatal.
+    // The queue's signal (cancel, shutdown), or ours when Redis is full.
+    const stop = new AbortController();
+    const onQueueAbort = (): void => { stop.abort(signal?.reason); };
+    if (signal?.aborted) onQueueAbort();
+    else signal?.addEventListener('abort', onQueueAbort, { once: true });
+    // Events go to the log stream in order. A failed append is logged, never
+    // fatal, except when Redis is full: then the job's lock cannot be renewed
+    // either, and the job is stopped and recorded as MISS with that reason.
     let chain = Promise.resolve();
     const publish = (entry: LogEntry): void => {
       chain = chain.then(() => deps.logs.append(jobId, entry)).then(() => undefined, (e: unknown) => {
         log.warn({ err: errorMessage(e) }, 'log stream append failed');
+        if (isRedisFull(e) && !stop.signal.aborted) stop.abort(REDIS_FULL);
       });
     };
     // The job's own output is bounded on the stream; stage events always go.
@@ -109,14 +120,31 @@ export function makeProcessor(deps: ProcessorDeps) {
       }
     };
 
-    const abort = signal ?? new AbortController().signal;
-    const result = await deps.execute(
-      { jobId, tree, base: record.base, series: record.series, suites, kernelFragment: deps.kernelFragment },
-      onEvent,
-      abort,
-    );
+    const abort = stop.signal;
+    let result: JobResult;
+    try {
+      result = await deps.execute(
+        { jobId, tree, base: record.base, series: record.series, suites, kernelFragment: deps.kernelFragment },
+        onEvent,
+        abort,
+      );
+    } finally {
+      signal?.removeEventListener('abort', onQueueAbort);
+    }
     await chain;
 
+    if (abort.aborted && abort.reason === REDIS_FULL) {
+      const missed: JobResult = {
+        ...result,
+        status: 'MISS',
+        summary: `stopped: ${REDIS_FULL_MESSAGE}`,
+        error: { code: REDIS_FULL, message: `${REDIS_FULL_MESSAGE}, so the job's live log and its lock in the queue could not be written; it was stopped. Resubmit it (force) when the queue has room.` },
+      };
+      // The database is not Redis: the verdict is kept; the queue learns of it when it can.
+      await deps.store.recordResult(jobId, missed);
+      log.error({ code: REDIS_FULL }, missed.summary);
+      return { status: 'MISS' };
+    }
     if (abort.aborted) {
       const reason: unknown = abort.reason;
       if (reason === CANCELLED_BY_USER || (reason instanceof Error && reason.message === CANCELLED_BY_USER)) {

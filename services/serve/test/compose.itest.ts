@@ -70,6 +70,10 @@ describe('the split deployment (deploy/compose.yaml)', { timeout: 60 * 60_000 },
       // The stack's Redis: AOF on, never evicting queue keys.
       assert.equal((await compose('exec', '-T', 'redis', 'redis-cli', 'config', 'get', 'appendonly')).trim(), 'appendonly\nyes');
       assert.equal((await compose('exec', '-T', 'redis', 'redis-cli', 'config', 'get', 'maxmemory-policy')).trim(), 'maxmemory-policy\nnoeviction');
+      // ... bounded in memory, and closed to a client without the password.
+      assert.match((await compose('exec', '-T', 'redis', 'redis-cli', 'config', 'get', 'maxmemory')).trim(), /^maxmemory\n[1-9]\d*$/);
+      assert.equal((await compose('exec', '-T', 'redis', 'redis-cli', 'config', 'get', 'protected-mode')).trim(), 'protected-mode\nyes');
+      assert.match(await compose('exec', '-T', '-e', 'REDISCLI_AUTH=', 'redis', 'redis-cli', 'ping').catch((e: unknown) => errorMessage(e)), /NOAUTH/);
 
       const token = (await compose('exec', '-T', 'api', 'cat', '/var/lib/patchbay/admin-token')).trim();
       assert.match(token, /^\S{20,}$/);

@@ -19,44 +19,29 @@ import { ServiceClient } from '../../cli/client.ts';
 import { loadConfig } from '../../config/config.ts';
 import type { LogEntry } from '../../queue/logs.ts';
 import { startPostgres, type PostgresServer } from '../../store/test/postgres-server.ts';
+import { type RedisServer, startRedisServer } from '../../queue/test/redis-server.ts';
 import { localTokenPath, type Service, startService } from '../service.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const mbox = (name: string): Buffer => readFileSync(join(root, 'fixtures/series', name));
 
-function startRedis(dir: string, port: number): void {
-  const r = spawnSync('redis-server', [join(root, 'deploy/redis.conf'), '--port', String(port), '--dir', dir, '--daemonize', 'yes', '--pidfile', join(dir, 'redis.pid'), '--logfile', join(dir, 'redis.log')]);
-  assert.equal(r.status, 0, r.stderr.toString());
-  for (let i = 0; i < 50; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout.toString().includes('PONG')) return;
-    spawnSync('sleep', ['0.1']);
-  }
-  throw new Error('redis did not start');
-}
-
-function stopRedis(port: number): void {
-  spawnSync('redis-cli', ['-p', String(port), 'shutdown']);
-}
-
 describe('service resilience', { timeout: 60 * 60_000 }, () => {
   let pg: PostgresServer;
   let service: Service;
   let client: ServiceClient;
-  let redisDir = '';
+  let redis: RedisServer;
   let dataDir = '';
-  const redisPort = 16379 + Math.floor(Math.random() * 1000);
   const workers: ChildProcess[] = [];
   let env: NodeJS.ProcessEnv = {};
 
   before(async () => {
     pg = await startPostgres();
-    redisDir = mkdtempSync(join(tmpdir(), 'patchbay-redis-'));
     dataDir = mkdtempSync(join(tmpdir(), 'patchbay-res-'));
-    startRedis(redisDir, redisPort);
+    redis = startRedisServer();
     env = {
       ...process.env,
       DATABASE_URL: pg.url,
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      REDIS_URL: redis.url,
       PATCHBAY_DATA: dataDir,
       PATCHBAY_QUEUE_PREFIX: `res-${randomBytes(3).toString('hex')}`,
       PATCHBAY_LOCK_MS: '8000',
@@ -71,9 +56,8 @@ describe('service resilience', { timeout: 60 * 60_000 }, () => {
   after(async () => {
     for (const w of workers) w.kill('SIGKILL');
     await service.close();
-    stopRedis(redisPort);
+    redis.remove();
     await pg.stop();
-    rmSync(redisDir, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -131,9 +115,9 @@ describe('service resilience', { timeout: 60 * 60_000 }, () => {
       }).then(() => { resolve(); }, reject);
     });
     const waiting = await submit('fail-apply-needs-kmbuf.mbox');
-    stopRedis(redisPort);
+    redis.stop();
     await new Promise((r) => setTimeout(r, 2000));
-    startRedis(redisDir, redisPort);
+    redis = startRedisServer();
     const deadline = Date.now() + 15 * 60_000;
     for (;;) {
       const [a, b] = await Promise.all([counts(running), counts(waiting)]);

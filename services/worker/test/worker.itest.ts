@@ -16,6 +16,7 @@ import { JobLogs } from '../../queue/logs.ts';
 import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { type JobRecord, type ProcessorDeps, type WorkerStore, makeProcessor } from '../processor.ts';
 import { SeriesWorker, requestCancel } from '../worker.ts';
+import { jobResult } from './job-result.ts';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const logger = pino({ level: 'silent' });
@@ -38,15 +39,6 @@ class MemoryStore implements WorkerStore {
   markCancelled(id: string): Promise<void> { this.must(id).status = 'cancelled'; return Promise.resolve(); }
 }
 
-function result(jobId: string, status: Status, code?: string): JobResult {
-  return {
-    jobId, status, stage: status === 'PASS' ? null : 'setup', summary: status, tree: { name: 'linux', ref: 'v1' },
-    baseCommit: null, headCommit: null, series: null, suites: ['smoke'], accel: null, buildMode: null, stages: [], results: [], base: null,
-    crashes: [], applyFailure: null, buildErrors: [], error: code ? { code, message: code } : null, artifactsDir: null,
-    artifacts: [], startedAt: new Date().toISOString(), durationMs: 1,
-  };
-}
-
 /** The executor port: each call takes the next planned outcome; 'hang' waits for the abort signal. */
 type Plan = Status | 'hang' | 'flood' | 'limit';
 function fakeExecute(plan: Plan[]): ProcessorDeps['execute'] & { calls: number } {
@@ -59,14 +51,14 @@ function fakeExecute(plan: Plan[]): ProcessorDeps['execute'] & { calls: number }
       // A job printing without end: a megabyte of output in 1 KiB pieces.
       for (let i = 0; i < 1024; i++) onEvent({ type: 'log', stage: 'build', text: `${String(i).padStart(4, '0')}${'x'.repeat(1019)}\n` });
       onEvent({ type: 'stage-end', stage: 'setup', status: 'PASS', durationMs: 1, summary: 'done' });
-      return result(input.jobId, 'PASS');
+      return jobResult(input.jobId, 'PASS');
     }
-    if (next === 'limit') return result(input.jobId, 'MISS', 'JOB_LIMIT');
+    if (next === 'limit') return jobResult(input.jobId, 'MISS', 'JOB_LIMIT');
     if (next === 'hang') {
       await new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
-      return result(input.jobId, 'MISS', 'JOB_CANCELLED');
+      return jobResult(input.jobId, 'MISS', 'JOB_CANCELLED');
     }
-    return result(input.jobId, next, next === 'MISS' ? 'DOCKER_FAILED' : undefined);
+    return jobResult(input.jobId, next, next === 'MISS' ? 'DOCKER_FAILED' : undefined);
   };
   fn.calls = 0;
   return fn;
