@@ -19,6 +19,7 @@ import { loadConfig } from '../../config/config.ts';
 import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { openDatabase, type Store } from '../../store/db.ts';
 import { type Harness, apiHarness } from './harness.ts';
+import { until } from '../../platform/test/until.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const mbox = readFileSync(join(root, 'fixtures', 'series', 'pass-kbuf-pin.mbox'));
@@ -47,15 +48,6 @@ function open(base: string, path: string, headers: Record<string, string>): Prom
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('API edges under hostile use', { timeout: 120_000 }, () => {
   let redis: Redis;

@@ -25,20 +25,12 @@ import { type ProcessorDeps, makeProcessor } from '../../worker/processor.ts';
 import { workerStore } from '../../worker/store-adapter.ts';
 import { jobResult } from '../../worker/test/job-result.ts';
 import { SeriesWorker } from '../../worker/worker.ts';
+import { until } from '../../platform/test/until.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const mbox = readFileSync(join(root, 'fixtures', 'series', 'pass-kbuf-pin.mbox'));
 const logger = pino({ level: 'silent' });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('Redis at maxmemory', { timeout: 180_000 }, () => {
   let server: RedisServer;

@@ -17,6 +17,7 @@ import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { type JobRecord, type ProcessorDeps, type WorkerStore, makeProcessor } from '../processor.ts';
 import { SeriesWorker, requestCancel } from '../worker.ts';
 import { jobResult } from './job-result.ts';
+import { until } from '../../platform/test/until.ts';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const logger = pino({ level: 'silent' });
@@ -96,13 +97,6 @@ describe('series worker on a real Redis', { timeout: 120_000 }, () => {
     return { store, logs, execute, queue, startWorker, done, prefix };
   }
 
-  async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-    const t0 = Date.now();
-    while (!check()) {
-      if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
   test('a job runs once, its result is recorded once, its log stream ends with the verdict', async () => {
     const t = setup(['FAIL']);
