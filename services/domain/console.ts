@@ -10,6 +10,12 @@
  * read line by line as a small state machine: a headline opens a report,
  * which collects its first Call Trace and closes at its end marker, at the
  * next unrelated headline, or after a bounded number of lines.
+ *
+ * The log is printed by a kernel anyone may have written: reading it never
+ * throws and takes time linear in its length (the regexes here are anchored
+ * or scan a line once; the two that rescanned long runs are written out in
+ * symbolOf() and isLockdep()), and what is read is capped
+ * (CONSOLE_MAX_CHARS, CONSOLE_MAX_LINE).
  */
 import { createHash } from 'node:crypto';
 
@@ -42,9 +48,27 @@ export interface CrashReport {
   fingerprint: string;
   /** 1-based line of the headline in the log. */
   line: number;
-  /** The report as printed (timestamps kept), from its headline (or the "cut here" line before it) to its end marker, at most 60 lines. */
+  /**
+   * The report as printed (timestamps kept), from its headline (or the "cut
+   * here" line before it) to its end marker, at most 60 lines, each cut at
+   * CONSOLE_MAX_LINE characters.
+   */
   excerpt: string;
 }
+
+/**
+ * How much of a console log is read (UTF-16 code units; bytes for the ASCII
+ * a console mostly is): twice the executor's default cap of 32 MiB on a
+ * job's console, so a log it kept is read whole. Past it the log is cut at a
+ * line end and the rest is not searched.
+ */
+export const CONSOLE_MAX_CHARS = 64 * 1024 * 1024;
+/**
+ * Lines are cut to this many characters before they are read, and in
+ * excerpts: the kernel prints at most 1 KiB a line (what a guest program
+ * writes to the console may be longer, and holds no crash report).
+ */
+export const CONSOLE_MAX_LINE = 4096;
 
 /** How many lines an excerpt holds at most. */
 const EXCERPT_LINES = 60;
@@ -74,11 +98,14 @@ const RIP_RE = /^RIP: ([0-9a-f]{4}):(.*)$/;
 const REGS_RE = /^(?:Code: |R[A-Z0-9]{2}: |FS: |CS: |CR\d: |DR\d: |PKRU: )/;
 const TRACE_MARKER_RE = /^\s*<\/?(?:TASK|IRQ|NMI|SOFTIRQ|EOE)>\s*$/;
 const TASK_END_RE = /^\s*<\/TASK>\s*$/;
-/** A symbol with offset anywhere in a line, as in a WARNING's or KASAN's headline. */
-const SYMBOL_RE = /([A-Za-z_$][\w$.]*)\+0x[0-9a-f]+\/0x[0-9a-f]+/;
+/** A run of the characters a symbol is made of (see symbolOf()). */
+const SYMBOL_RUN_RE = /[\w$.]+/g;
+/** What follows a symbol in a frame: "+0x1f/0x90". */
+const OFFSET_RE = /\+0x[0-9a-f]+\/0x[0-9a-f]+/y;
 
+/** lockdep's headlines with fixed text; those with free text are in isLockdep(). */
 const LOCKDEP_RE =
-  /^(?:WARNING: (?:possible circular locking dependency detected|possible recursive locking detected|possible irq lock inversion dependency detected|inconsistent lock state|.*-safe -> .*-unsafe lock order detected|suspicious RCU usage|bad unlock balance detected!|bad contention detected!|held lock freed!|lock held when returning to user space!|Nested lock was not taken|(?!CPU: |at ).*\block\b.*(?:detected|held))|BUG: MAX_LOCK\w*|BUG: looking up invalid subclass|BUG: key \S+ has not been registered|INFO: trying to register non-static key)/;
+  /^(?:WARNING: (?:possible circular locking dependency detected|possible recursive locking detected|possible irq lock inversion dependency detected|inconsistent lock state|suspicious RCU usage|bad unlock balance detected!|bad contention detected!|held lock freed!|lock held when returning to user space!|Nested lock was not taken)|BUG: MAX_LOCK\w*|BUG: looking up invalid subclass|BUG: key \S+ has not been registered|INFO: trying to register non-static key)/;
 
 /**
  * Generic crash machinery: the functions that print, dispatch or wait in a
@@ -137,8 +164,16 @@ interface Open {
 }
 
 export function findCrashes(consoleLog: string): CrashReport[] {
-  // Every \r goes (a trailing /\r+$/ first would be quadratic in a long run of them).
-  const raw = consoleLog.split('\n').map((l) => l.replace(/\r/g, ''));
+  let log = consoleLog;
+  if (log.length > CONSOLE_MAX_CHARS) {
+    const end = log.lastIndexOf('\n', CONSOLE_MAX_CHARS);
+    log = log.slice(0, end > 0 ? end : CONSOLE_MAX_CHARS);
+  }
+  const raw = log.split('\n').map((l) => {
+    // Every \r goes (a trailing /\r+$/ first would be quadratic in a long run of them).
+    const line = l.replace(/\r/g, '');
+    return line.length > CONSOLE_MAX_LINE ? line.slice(0, CONSOLE_MAX_LINE) : line;
+  });
   const text = raw.map((l) => l.replace(TIMESTAMP_RE, '').trimEnd());
   const reports: Open[] = [];
   let open: Open | null = null;
@@ -243,7 +278,7 @@ export function classify(line: string): CrashKind | null {
   if (/^INFO: task \S+ blocked for more than \d+ seconds/.test(line)) return 'hung_task';
   if (/^BUG: (?:KASAN|KFENCE|KMSAN): /.test(line)) return 'kasan';
   if (/^UBSAN: /.test(line)) return 'ubsan';
-  if (LOCKDEP_RE.test(line)) return 'lockdep';
+  if (isLockdep(line)) return 'lockdep';
   if (/^BUG: (?:kernel NULL pointer dereference|unable to handle )/.test(line)) return 'oops';
   if (/^Unable to handle kernel (?:NULL pointer dereference|paging request)/.test(line)) return 'oops';
   if (OOPS_LINE_RE.test(line) && /\[#\d+\]/.test(line)) return 'oops';
@@ -251,6 +286,25 @@ export function classify(line: string): CrashKind | null {
   if (/^BUG: /.test(line)) return 'bug';
   if (/^WARNING: (?:CPU: \d+ PID: \d+ at |at |\S+:\d+ at )/.test(line)) return 'warning';
   return null;
+}
+
+/**
+ * lockdep's headlines. Those with free text ("<ctx>-safe -> <ctx>-unsafe lock
+ * order detected", any "... lock ... detected|held") are read with indexOf:
+ * as /.*-safe -> .*-unsafe/ and /.*\block\b.*(?:detected|held)/ they took
+ * time quadratic in the line.
+ */
+function isLockdep(line: string): boolean {
+  if (LOCKDEP_RE.test(line)) return true;
+  if (!line.startsWith('WARNING: ')) return false;
+  // Only up to a line break char, as "." would.
+  const brk = line.search(/[\n\r\u2028\u2029]/);
+  const rest = line.slice('WARNING: '.length, brk < 0 ? line.length : brk);
+  const safe = rest.indexOf('-safe -> ');
+  if (safe >= 0 && rest.includes('-unsafe lock order detected', safe + '-safe -> '.length)) return true;
+  if (rest.startsWith('CPU: ') || rest.startsWith('at ')) return false;
+  const lock = /\block\b/.exec(rest);
+  return lock !== null && /detected|held/.test(rest.slice(lock.index + 'lock'.length));
 }
 
 function endsWithTrace(kind: CrashKind, title: string): boolean {
@@ -361,10 +415,21 @@ function pushFrame(frames: string[], sym: string): void {
   if (frames[frames.length - 1] !== sym) frames.push(sym);
 }
 
-/** "io_kbuf_recycle+0x1f/0x90 [kbuf]" gives "io_kbuf_recycle"; "0x0" gives null. */
+/**
+ * The first symbol with offset in a line: "io_kbuf_recycle+0x1f/0x90 [kbuf]"
+ * gives "io_kbuf_recycle"; "0x0" gives null. What
+ * /([A-Za-z_$][\w$.]*)\+0x[0-9a-f]+\/0x[0-9a-f]+/ finds, one run of symbol
+ * characters at a time: that regex, tried at every position of a long run,
+ * took time quadratic in it.
+ */
 function symbolOf(text: string): string | null {
-  const m = SYMBOL_RE.exec(text);
-  return m === null ? null : bareSymbol(m[1] ?? '');
+  for (const m of text.matchAll(SYMBOL_RUN_RE)) {
+    const start = m[0].search(/[A-Za-z_$]/);
+    if (start < 0) continue;
+    OFFSET_RE.lastIndex = m.index + m[0].length;
+    if (OFFSET_RE.test(text)) return bareSymbol(m[0].slice(start));
+  }
+  return null;
 }
 
 /** Drops compiler suffixes: "__mutex_lock.constprop.0" is __mutex_lock. */

@@ -11,9 +11,13 @@
  * Either way the block's results become the children of the next result line
  * at the outer level.
  *
- * The parser never throws. Whatever does not fit (kernel log lines, blank
- * lines, garbage) is kept as a diagnostic of the test it appeared in, and
- * what is wrong with the structure is written into `problems`.
+ * The parser never throws and runs in time linear in its input (the output
+ * of a kernel anyone may have written): whatever does not fit (kernel log
+ * lines, blank lines, garbage) is kept as a diagnostic of the test it
+ * appeared in, and what is wrong with the structure is written into
+ * `problems`. Its caps (KTAP_MAX_CHARS, KTAP_MAX_LINE, KTAP_MAX_DEPTH,
+ * KTAP_MAX_PROBLEMS) are far above what real KUnit and kselftest output
+ * needs; where one cuts, a problem says so.
  */
 import type { TestStatus } from './status.ts';
 
@@ -66,16 +70,58 @@ export interface FlatResult {
   detail: string;
 }
 
+/**
+ * How much of the output is parsed (UTF-16 code units, which is bytes for
+ * the ASCII KTAP is): real KUnit and kselftest runs print tens of KB to a few
+ * MB. Past it the output is cut at a line end and a problem says so.
+ */
+export const KTAP_MAX_CHARS = 16 * 1024 * 1024;
+/**
+ * Longer lines are cut to this many characters before parsing (a problem
+ * says how many were): real result and diagnostic lines are well under 1 KB.
+ */
+export const KTAP_MAX_LINE = 16 * 1024;
+/**
+ * Subtest blocks nested deeper than this are not descended into: their lines
+ * stay diagnostics of the test at this depth and a problem says so. KUnit
+ * nests two or three levels, kselftest's runner one more; every open level
+ * costs a step for each line that reaches it, and a stack frame.
+ */
+export const KTAP_MAX_DEPTH = 64;
+/**
+ * How many problems a block lists; the rest are counted in one last line.
+ * Every line of garbage may be a problem, and subtests' problems are copied
+ * up to their parents with a prefix.
+ */
+export const KTAP_MAX_PROBLEMS = 1000;
+/** A test name as it prefixes a subtest's problems, cut to this length. */
+const PROBLEM_NAME = 200;
+
 /** How many diagnostic lines a flat result's detail carries at most. */
 const DETAIL_LINES = 20;
-/** A garbled plan ("1..4294967295") must not make millions of synthetic tests. */
-const MAX_MISSING = 10_000;
+/**
+ * How many "(missing)" tests a document may synthesize for plans that name
+ * more tests than came, all blocks together: a garbled plan
+ * ("1..4294967295"), or a short line "1..9999" in each of many subtest
+ * blocks, must not make millions. A block that would pass it gets a problem
+ * instead. A real truncated run misses some hundreds.
+ */
+export const KTAP_MAX_MISSING = 10_000;
 
 const VERSION_RE = /^(K?TAP version \d+)$/;
-const PLAN_RE = /^1\.\.(\d+)\s*(?:#\s*(.*))?$/;
+/*
+ * PLAN_RE, BAIL_RE and SUBTEST_RE capture the rest of the line with
+ * [\s\S]*, not .*: "\s*(.*)$" backtracks quadratically over a run of blanks
+ * followed by a line break char that "." does not match (\r, U+2028). A line
+ * whose capture holds one did not match the old "(.*)$" form and still does
+ * not (matchLine()).
+ */
+const PLAN_RE = /^1\.\.(\d+)\s*(?:#\s*([\s\S]*))?$/;
 const RESULT_RE = /^(not ok|ok)(?=\s|#|$)(.*)$/;
-const BAIL_RE = /^Bail out!\s*(.*)$/;
-const SUBTEST_RE = /^#\s*Subtest:\s*(.*)$/;
+const BAIL_RE = /^Bail out!\s*([\s\S]*)$/;
+const SUBTEST_RE = /^#\s*Subtest:\s*([\s\S]*)$/;
+/** What "." does not match. */
+const LINE_BREAK_RE = /[\n\r\u2028\u2029]/;
 const DIRECTIVE_RE = /^(skip(?:ped)?|todo|xfail|timeout|error)(?![A-Za-z0-9_])[:\s]*(.*)$/i;
 /** printk's "[   12.345678] ", optionally followed by a caller id "[    T1] ". */
 const TIMESTAMP_RE = /^\[\s*\d+\.\d+\](?:\[\s*[TC]\d+\])? ?/;
@@ -85,13 +131,27 @@ const KSFT_HEADER_RE = /^selftests: \S+: \S+$/;
 interface Line {
   no: number;
   text: string;
+  /**
+   * Set once the line was found to be an unindented line that is no KTAP:
+   * it is that at every depth, so the blocks it is handed down to skip
+   * reading it again (a line of noise may go down KTAP_MAX_DEPTH levels).
+   */
+  plain?: true;
+}
+
+/** re.exec(text), unless the last group holds a char "." does not match (see PLAN_RE). */
+function matchLine(re: RegExp, text: string): RegExpExecArray | null {
+  const m = re.exec(text);
+  if (m === null) return null;
+  const rest = m[m.length - 1];
+  return rest !== undefined && LINE_BREAK_RE.test(rest) ? null : m;
 }
 
 interface Nested {
   kind: 'indent' | 'ksft';
   /** For 'indent': the whitespace every line of the block starts with. */
   prefix: string;
-  lines: Line[];
+  child: BlockParser;
   firstLine: number;
 }
 
@@ -99,7 +159,10 @@ interface Block {
   version: string | null;
   plan: number | null;
   tests: KtapTest[];
+  /** At most KTAP_MAX_PROBLEMS. */
   problems: string[];
+  /** How many more there were, with those of its subtest blocks. */
+  unlisted: number;
   /** Diagnostics after the last result: they belong to the parent. */
   trailing: Line[];
   /** From a "# Subtest: NAME" line inside the block. */
@@ -118,12 +181,29 @@ interface ParsedResult {
   reason: string;
 }
 
-export function parseKtap(text: string): KtapDocument {
-  let lines: Line[] = text
-    .split('\n')
+export function parseKtap(input: string): KtapDocument {
+  const notes: string[] = [];
+  let text = input;
+  if (text.length > KTAP_MAX_CHARS) {
+    const end = text.lastIndexOf('\n', KTAP_MAX_CHARS);
+    text = text.slice(0, end > 0 ? end : KTAP_MAX_CHARS);
+    notes.push(`output longer than ${KTAP_MAX_CHARS} characters: only the first ${text.length} were parsed`);
+  }
+  let long = 0;
+  let firstLong = 0;
+  let lines: Line[] = text.split('\n').map((t, i) => {
+    let line = t;
+    if (line.length > KTAP_MAX_LINE) {
+      if (long++ === 0) firstLong = i + 1;
+      line = line.slice(0, KTAP_MAX_LINE);
+    }
     // trimEnd, not /\s+$/: that regex is quadratic in a long run of blanks
     // that does not end the line.
-    .map((t, i) => ({ no: i + 1, text: t.trimEnd() }));
+    return { no: i + 1, text: line.trimEnd() };
+  });
+  if (long > 0) {
+    notes.push(`${long} line${long === 1 ? '' : 's'} longer than ${KTAP_MAX_LINE} characters cut to that for parsing (the first: line ${firstLong})`);
+  }
 
   // Output before the first top-level version line (boot log, shell noise)
   // is not part of the document. If the version line carries a printk
@@ -137,8 +217,12 @@ export function parseKtap(text: string): KtapDocument {
     lines = lines.slice(start);
   }
 
-  const block = parseBlock(lines, { top: true, missingReason: 'no result in output (truncated?)' });
+  const root = new BlockParser(true, 0, { missing: KTAP_MAX_MISSING });
+  for (const line of lines) root.feed(line);
+  const block = root.finish('no result in output (truncated?)');
   const problems = [...block.problems];
+  if (block.unlisted > 0) problems.push(`${block.unlisted} more problem${block.unlisted === 1 ? '' : 's'} not listed`);
+  for (const n of notes) problems.push(n);
   if (!block.sawKtap) {
     problems.unshift('no KTAP output found');
   } else if (block.version === null) {
@@ -252,69 +336,331 @@ function unescapedHash(s: string): number {
 
 /** Whether a line, at its own level, is one that structures KTAP. */
 function isKtapLine(text: string): boolean {
-  return VERSION_RE.test(text) || PLAN_RE.test(text) || RESULT_RE.test(text);
+  return VERSION_RE.test(text) || matchLine(PLAN_RE, text) !== null || RESULT_RE.test(text);
 }
 
-interface BlockOptions {
-  top: boolean;
-  /** The reason given to a synthesized "(missing)" test. */
-  missingReason: string;
-}
-
-function parseBlock(lines: Line[], opts: BlockOptions): Block {
-  let version: string | null = null;
-  let plan: number | null = null;
-  const tests: KtapTest[] = [];
-  const problems: string[] = [];
-  let pending: Line[] = [];
-  let nested: Nested | null = null;
-  let subtestName: string | null = null;
-  let sawKtap = false;
-  let bailOut: string | null = null;
-  const afterBail: Line[] = [];
+/**
+ * One block (the document, or a subtest block in it), fed line by line. A
+ * subtest block is parsed as its lines come, by a child parser: nothing is
+ * collected per level, so a line costs one pass per open level, and a line
+ * of noise (Line.plain) goes down to the innermost open block in one walk.
+ */
+class BlockParser {
+  private version: string | null = null;
+  private plan: number | null = null;
+  private readonly tests: KtapTest[] = [];
+  private readonly problems: string[] = [];
+  /** Problems past KTAP_MAX_PROBLEMS, counted. */
+  private unlisted = 0;
+  /** Whether the KTAP_MAX_DEPTH problem was written for this block. */
+  private tooDeep = false;
+  private pending: Line[] = [];
+  private nested: Nested | null = null;
+  /** From a "# Subtest: NAME" line inside the block. */
+  private subtestName: string | null = null;
+  private sawKtap = false;
+  private bailOut: string | null = null;
+  private readonly afterBail: Line[] = [];
   /** The reason of a "1..0 # SKIP reason" plan. */
-  let skipAll: string | null = null;
+  private skipAll: string | null = null;
   /** Diagnostics before the plan: they describe the block itself. */
-  const header: Line[] = [];
+  private readonly header: Line[] = [];
   /** The name a "# Subtest:" line gave the block that comes next at this level. */
-  let nextName: string | null = null;
-  const seen = new Set<number>();
-  let expected = 1;
-  let lastLine = 0;
-  let bailLine = 0;
+  private nextName: string | null = null;
+  private readonly seen = new Set<number>();
+  private expected = 1;
+  private lastLine = 0;
+  private bailLine = 0;
 
-  const addResult = (line: Line, r: ParsedResult): void => {
+  constructor(
+    private readonly top: boolean,
+    /** 0 for the document, 1 for a subtest block in it, and so on. */
+    private readonly depth: number,
+    /** What is left of KTAP_MAX_MISSING, shared by the document's blocks. */
+    private readonly budget: { missing: number },
+  ) {}
+
+  /** Noise (Line.plain) goes to the innermost open block in one walk, as it would level by level. */
+  private static sink(block: BlockParser, line: Line): void {
+    for (let b = block; ; ) {
+      if (b.bailOut !== null) {
+        b.afterBail.push(line);
+        return;
+      }
+      b.lastLine = line.no;
+      const inner: Nested | null = b.nested;
+      if (inner === null) {
+        b.pending.push(line);
+        return;
+      }
+      b = inner.child;
+    }
+  }
+
+  feed(line: Line): void {
+    if (line.plain === true) {
+      BlockParser.sink(this, line);
+      return;
+    }
+    if (this.bailOut !== null) {
+      this.afterBail.push(line);
+      return;
+    }
+    const raw = line.text;
+    // Every line's text is trimmed at its end (parseKtap), and only its start
+    // is ever cut, so a blank line is an empty one: no trim() per level.
+    if (raw === '') return;
+    this.lastLine = line.no;
+
+    const nested = this.nested;
+    if (nested !== null) {
+      if (nested.kind === 'indent' && raw.startsWith(nested.prefix)) {
+        nested.child.feed({ no: line.no, text: raw.slice(nested.prefix.length) });
+        return;
+      }
+      if (nested.kind === 'ksft' && /^#(?: |$)/.test(raw)) {
+        nested.child.feed({ no: line.no, text: raw.replace(/^# ?/, '') });
+        return;
+      }
+      if (raw.startsWith(' ') || raw.startsWith('\t')) {
+        // Indented differently from the open block: an unknown line inside it.
+        nested.child.feed(line);
+        return;
+      }
+    }
+
+    const lead = /^[ \t]*/.exec(raw)?.[0] ?? '';
+    const content = raw.slice(lead.length);
+
+    if (lead !== '') {
+      if (isKtapLine(content) || matchLine(SUBTEST_RE, content) !== null) {
+        if (this.depth < KTAP_MAX_DEPTH) {
+          this.open('indent', lead, { no: line.no, text: content });
+        } else {
+          this.noteTooDeep(line);
+          this.pending.push(line);
+        }
+      } else if (content.startsWith('#')) {
+        this.pending.push({ no: line.no, text: content.replace(/^# ?/, '') });
+      } else {
+        this.pending.push(line);
+      }
+      return;
+    }
+
+    const v = VERSION_RE.exec(content);
+    if (v !== null) {
+      if (this.version === null && !this.sawKtap) this.version = v[1] ?? null;
+      else this.problem(`line ${line.no}: unexpected version line "${content}"`);
+      this.sawKtap = true;
+      return;
+    }
+    const p = matchLine(PLAN_RE, content);
+    if (p !== null) {
+      if (this.plan === null) this.plan = Number(p[1]);
+      else this.problem(`line ${line.no}: second plan line "${content}"`);
+      if (this.tests.length === 0 && nested === null) {
+        // What a block prints before its plan ("# module: kbuf_kunit")
+        // describes the block, not its first test. (A loop: push(...pending)
+        // throws past some 100,000 arguments.)
+        for (const l of this.pending) this.header.push(l);
+        this.pending = [];
+      }
+      const comment = (p[2] ?? '').trim();
+      if (comment !== '') {
+        this.pending.push({ no: line.no, text: comment });
+        // "1..0 # SKIP reason": kselftest's ksft_exit_skip() before any test.
+        const d = DIRECTIVE_RE.exec(comment);
+        if (d !== null && toDirective(d[1] ?? '') === 'SKIP') this.skipAll = (d[2] ?? '').trim();
+      }
+      this.sawKtap = true;
+      return;
+    }
+    const r = parseResultLine(content);
+    if (r !== null) {
+      this.addResult(line, r);
+      this.sawKtap = true;
+      return;
+    }
+    const b = matchLine(BAIL_RE, content);
+    if (b !== null) {
+      this.bailOut = b[1] ?? '';
+      this.bailLine = line.no;
+      this.problem(`line ${line.no}: ${bailNote(this.bailOut)}`);
+      this.sawKtap = true;
+      return;
+    }
+    const s = matchLine(SUBTEST_RE, content);
+    if (s !== null) {
+      // Structural, not a diagnostic: it names a block. KUnit prints it
+      // inside the block it names, TAP 14 just before it.
+      const named = (s[1] ?? '').trim();
+      if (this.subtestName === null && this.plan === null && this.tests.length === 0 && nested === null) this.subtestName = named;
+      else this.nextName = named;
+      return;
+    }
+    if (content.startsWith('#')) {
+      const inner = content.replace(/^# ?/, '');
+      const opens = nested === null && isKtapLine(inner);
+      if (opens && this.depth < KTAP_MAX_DEPTH) {
+        this.open('ksft', '# ', { no: line.no, text: inner });
+      } else {
+        if (opens) this.noteTooDeep(line);
+        this.pending.push({ no: line.no, text: inner });
+      }
+      return;
+    }
+    // An unknown line: kernel log noise and the like. Inside an open block it
+    // belongs to the test that block is running.
+    line.plain = true;
+    if (nested !== null) nested.child.feed(line);
+    else this.pending.push(line);
+  }
+
+  finish(missingReason: string): Block {
+    // A subtest block whose parent result never came: the output was cut off.
+    const open = this.nested;
+    if (open !== null) {
+      this.nested = null;
+      const sub = open.child.finish(missingReason);
+      const name = sub.subtestName ?? this.nextName ?? headerName(this.pending) ?? '(truncated)';
+      this.problem(`line ${open.firstLine}: subtest block "${name}" has no result line (output truncated?)`);
+      this.subProblems(name, sub);
+      const number = this.seen.has(this.expected) ? null : this.expected;
+      if (number !== null) this.seen.add(number);
+      this.tests.push({
+        number,
+        name,
+        ok: false,
+        status: 'ERROR',
+        directive: null,
+        reason: `no result line in output (${this.bailOut === null ? 'truncated?' : bailNote(this.bailOut)})`,
+        diagnostics: texts([...this.pending, ...sub.trailing]),
+        children: sub.tests,
+        line: open.firstLine,
+      });
+      this.pending = [];
+    }
+
+    const plan = this.plan;
+    const tests = this.tests;
+    if (plan !== null) {
+      const reason = this.bailOut === null ? missingReason : `no result in output (${bailNote(this.bailOut)})`;
+      const needed = plan - tests.length;
+      if (needed > this.budget.missing) {
+        this.problem(`plan 1..${plan} but ${tests.length} results: too many missing to list`);
+      } else if (needed > 0) {
+        this.budget.missing -= needed;
+        const free: number[] = [];
+        for (let n = 1; n <= plan; n++) if (!this.seen.has(n)) free.push(n);
+        const missing = free.slice(Math.max(0, free.length - needed));
+        const line = this.bailOut === null ? this.lastLine : this.bailLine;
+        const synth = (n: number): KtapTest => ({
+          number: n,
+          name: '(missing)',
+          ok: false,
+          status: 'ERROR',
+          directive: null,
+          reason,
+          diagnostics: [],
+          children: [],
+          line,
+        });
+        // Each synthesized test goes before the first result numbered above
+        // it: one merge, as missing is ascending (a findIndex and a splice
+        // per missing test were quadratic).
+        const merged: KtapTest[] = [];
+        let next = 0;
+        for (const t of tests) {
+          for (let n = missing[next]; n !== undefined && t.number !== null && t.number > n; n = missing[++next]) merged.push(synth(n));
+          merged.push(t);
+        }
+        for (let n = missing[next]; n !== undefined; n = missing[++next]) merged.push(synth(n));
+        tests.length = 0;
+        for (const t of merged) tests.push(t);
+        const found = plan - needed;
+        this.problem(
+          `plan 1..${plan} but ${found} result${found === 1 ? '' : 's'}: ${needed} missing` +
+            (this.bailOut === null ? ' (output truncated?)' : ' (after Bail out!)'),
+        );
+      } else if (needed < 0) {
+        this.problem(`plan 1..${plan} but ${tests.length} results`);
+      }
+    }
+
+    // After a Bail out! nothing is parsed; a subtest block hands what it
+    // printed to its parent as diagnostics.
+    const pending = this.bailOut === null ? this.pending : [...this.pending, ...this.afterBail];
+    return {
+      version: this.version,
+      plan,
+      tests,
+      problems: this.problems,
+      unlisted: this.unlisted,
+      trailing: this.top ? [] : [...this.header, ...pending],
+      subtestName: this.subtestName,
+      sawKtap: this.sawKtap,
+      skipAll: this.skipAll,
+    };
+  }
+
+  private open(kind: Nested['kind'], prefix: string, first: Line): void {
+    const child = new BlockParser(false, this.depth + 1, this.budget);
+    this.nested = { kind, prefix, child, firstLine: first.no };
+    child.feed(first);
+  }
+
+  private problem(p: string): void {
+    if (this.problems.length < KTAP_MAX_PROBLEMS) this.problems.push(p);
+    else this.unlisted++;
+  }
+
+  /** A subtest block's problems, each prefixed with the name of the test it belongs to. */
+  private subProblems(name: string, sub: Block): void {
+    const room = Math.max(0, KTAP_MAX_PROBLEMS - this.problems.length);
+    const shown = name.length > PROBLEM_NAME ? `${name.slice(0, PROBLEM_NAME)}…` : name;
+    const listed = sub.problems;
+    for (let i = 0; i < listed.length && i < room; i++) this.problems.push(`${shown}: ${listed[i] ?? ''}`);
+    this.unlisted += Math.max(0, listed.length - room) + sub.unlisted;
+  }
+
+  private noteTooDeep(line: Line): void {
+    if (this.tooDeep) return;
+    this.tooDeep = true;
+    this.problem(`line ${line.no}: subtests nested deeper than ${KTAP_MAX_DEPTH} levels are not parsed; their lines are kept as diagnostics`);
+  }
+
+  private addResult(line: Line, r: ParsedResult): void {
     let children: KtapTest[] = [];
-    let diagnostics = pending;
+    let diagnostics = this.pending;
     const name = r.name;
     let reason = r.reason;
+    const nested = this.nested;
     if (nested !== null) {
+      this.nested = null;
       const parentNote = [r.directive ?? '', r.reason].filter((s) => s !== '').join(' ');
-      const sub = parseBlock(nested.lines, {
-        top: false,
-        missingReason:
-          parentNote === '' ? 'no result in output (truncated?)' : `no result in output (parent: ${parentNote})`,
-      });
+      const sub = nested.child.finish(
+        parentNote === '' ? 'no result in output (truncated?)' : `no result in output (parent: ${parentNote})`,
+      );
       children = sub.tests;
       diagnostics = [...diagnostics, ...sub.trailing];
-      problems.push(...sub.problems.map((p) => `${name || `#${r.number ?? '?'}`}: ${p}`));
+      this.subProblems(name || `#${r.number ?? '?'}`, sub);
       // kselftest's runner prints a bare "# SKIP" for exit code 4; the
       // program said why in its own "1..0 # SKIP reason".
       if (r.directive === 'SKIP' && reason === '' && sub.skipAll !== null) reason = sub.skipAll;
-      nested = null;
     }
     if (r.number !== null) {
-      if (seen.has(r.number)) {
-        problems.push(`line ${line.no}: duplicate test number ${r.number}`);
-      } else if (r.number !== expected) {
-        problems.push(`line ${line.no}: test number ${r.number} out of order (expected ${expected})`);
+      if (this.seen.has(r.number)) {
+        this.problem(`line ${line.no}: duplicate test number ${r.number}`);
+      } else if (r.number !== this.expected) {
+        this.problem(`line ${line.no}: test number ${r.number} out of order (expected ${this.expected})`);
       }
-      seen.add(r.number);
-      expected = r.number + 1;
+      this.seen.add(r.number);
+      this.expected = r.number + 1;
     } else {
-      expected += 1;
+      this.expected += 1;
     }
-    tests.push({
+    this.tests.push({
       number: r.number,
       name,
       ok: r.ok,
@@ -325,184 +671,9 @@ function parseBlock(lines: Line[], opts: BlockOptions): Block {
       children,
       line: line.no,
     });
-    pending = [];
-    nextName = null;
-  };
-
-  for (const line of lines) {
-    if (bailOut !== null) {
-      afterBail.push(line);
-      continue;
-    }
-    const raw = line.text;
-    if (raw.trim() === '') continue;
-    lastLine = line.no;
-
-    if (nested !== null) {
-      if (nested.kind === 'indent' && raw.startsWith(nested.prefix)) {
-        nested.lines.push({ no: line.no, text: raw.slice(nested.prefix.length) });
-        continue;
-      }
-      if (nested.kind === 'ksft' && /^#(?: |$)/.test(raw)) {
-        nested.lines.push({ no: line.no, text: raw.replace(/^# ?/, '') });
-        continue;
-      }
-    }
-
-    const lead = /^[ \t]*/.exec(raw)?.[0] ?? '';
-    const content = raw.slice(lead.length);
-
-    if (lead !== '') {
-      if (nested !== null) {
-        // Indented differently from the open block: an unknown line inside it.
-        nested.lines.push(line);
-      } else if (isKtapLine(content) || SUBTEST_RE.test(content)) {
-        nested = { kind: 'indent', prefix: lead, lines: [{ no: line.no, text: content }], firstLine: line.no };
-      } else if (content.startsWith('#')) {
-        pending.push({ no: line.no, text: content.replace(/^# ?/, '') });
-      } else {
-        pending.push(line);
-      }
-      continue;
-    }
-
-    const v = VERSION_RE.exec(content);
-    if (v !== null) {
-      if (version === null && !sawKtap) version = v[1] ?? null;
-      else problems.push(`line ${line.no}: unexpected version line "${content}"`);
-      sawKtap = true;
-      continue;
-    }
-    const p = PLAN_RE.exec(content);
-    if (p !== null) {
-      if (plan === null) plan = Number(p[1]);
-      else problems.push(`line ${line.no}: second plan line "${content}"`);
-      if (tests.length === 0 && nested === null) {
-        // What a block prints before its plan ("# module: kbuf_kunit")
-        // describes the block, not its first test.
-        header.push(...pending);
-        pending = [];
-      }
-      const comment = (p[2] ?? '').trim();
-      if (comment !== '') {
-        pending.push({ no: line.no, text: comment });
-        // "1..0 # SKIP reason": kselftest's ksft_exit_skip() before any test.
-        const d = DIRECTIVE_RE.exec(comment);
-        if (d !== null && toDirective(d[1] ?? '') === 'SKIP') skipAll = (d[2] ?? '').trim();
-      }
-      sawKtap = true;
-      continue;
-    }
-    const r = parseResultLine(content);
-    if (r !== null) {
-      addResult(line, r);
-      sawKtap = true;
-      continue;
-    }
-    const b = BAIL_RE.exec(content);
-    if (b !== null) {
-      bailOut = b[1] ?? '';
-      bailLine = line.no;
-      problems.push(`line ${line.no}: ${bailNote(bailOut)}`);
-      sawKtap = true;
-      continue;
-    }
-    const s = SUBTEST_RE.exec(content);
-    if (s !== null) {
-      // Structural, not a diagnostic: it names a block. KUnit prints it
-      // inside the block it names, TAP 14 just before it.
-      const named = (s[1] ?? '').trim();
-      if (subtestName === null && plan === null && tests.length === 0 && nested === null) subtestName = named;
-      else nextName = named;
-      continue;
-    }
-    if (content.startsWith('#')) {
-      const inner = content.replace(/^# ?/, '');
-      if (nested === null && isKtapLine(inner)) {
-        nested = { kind: 'ksft', prefix: '# ', lines: [{ no: line.no, text: inner }], firstLine: line.no };
-      } else {
-        pending.push({ no: line.no, text: inner });
-      }
-      continue;
-    }
-    // An unknown line: kernel log noise and the like. Inside an open block it
-    // belongs to the test that block is running.
-    if (nested !== null) nested.lines.push(line);
-    else pending.push(line);
+    this.pending = [];
+    this.nextName = null;
   }
-
-  // A subtest block whose parent result never came: the output was cut off.
-  if (nested !== null) {
-    const open: Nested = nested;
-    const sub = parseBlock(open.lines, { top: false, missingReason: opts.missingReason });
-    const name = sub.subtestName ?? nextName ?? headerName(pending) ?? '(truncated)';
-    problems.push(`line ${open.firstLine}: subtest block "${name}" has no result line (output truncated?)`);
-    problems.push(...sub.problems.map((p) => `${name}: ${p}`));
-    const number = seen.has(expected) ? null : expected;
-    if (number !== null) seen.add(number);
-    tests.push({
-      number,
-      name,
-      ok: false,
-      status: 'ERROR',
-      directive: null,
-      reason: `no result line in output (${bailOut === null ? 'truncated?' : bailNote(bailOut)})`,
-      diagnostics: texts([...pending, ...sub.trailing]),
-      children: sub.tests,
-      line: open.firstLine,
-    });
-    pending = [];
-  }
-
-  if (plan !== null) {
-    const missingReason = bailOut === null ? opts.missingReason : `no result in output (${bailNote(bailOut)})`;
-    const needed = plan - tests.length;
-    if (needed > MAX_MISSING) {
-      problems.push(`plan 1..${plan} but ${tests.length} results: too many missing to list`);
-    } else if (needed > 0) {
-      const free: number[] = [];
-      for (let n = 1; n <= plan; n++) if (!seen.has(n)) free.push(n);
-      const missing = free.slice(Math.max(0, free.length - needed));
-      for (const n of missing) {
-        const synth: KtapTest = {
-          number: n,
-          name: '(missing)',
-          ok: false,
-          status: 'ERROR',
-          directive: null,
-          reason: missingReason,
-          diagnostics: [],
-          children: [],
-          line: bailOut === null ? lastLine : bailLine,
-        };
-        const at = tests.findIndex((t) => t.number !== null && t.number > n);
-        if (at < 0) tests.push(synth);
-        else tests.splice(at, 0, synth);
-      }
-      const found = plan - needed;
-      problems.push(
-        `plan 1..${plan} but ${found} result${found === 1 ? '' : 's'}: ${needed} missing` +
-          (bailOut === null ? ' (output truncated?)' : ' (after Bail out!)'),
-      );
-    } else if (needed < 0) {
-      problems.push(`plan 1..${plan} but ${tests.length} results`);
-    }
-  }
-
-  // After a Bail out! nothing is parsed; a subtest block hands what it
-  // printed to its parent as diagnostics.
-  if (bailOut !== null) pending = [...pending, ...afterBail];
-
-  return {
-    version,
-    plan,
-    tests,
-    problems,
-    trailing: opts.top ? [] : [...header, ...pending],
-    subtestName,
-    sawKtap,
-    skipAll,
-  };
 }
 
 function bailNote(reason: string): string {

@@ -11,6 +11,14 @@
  * matching /^>*From / gets one more ">"; on read, one ">" is taken off lines
  * matching /^>+From /. The blank line that ends each message belongs to the
  * mbox, not to the message.
+ *
+ * Mail comes from public lists and uploads: parsing takes time linear in
+ * the input, and what is malformed throws PatchbayError MBOX_MALFORMED,
+ * nothing else. Lines are not cut (the raw message must stay byte for byte
+ * what git am applies); a few fields are read only up to a length no real
+ * one reaches (SEPARATOR_MAX_CHARS, ADDRESS_MAX_CHARS, DATE_MAX_CHARS, and
+ * SUBJECT_MAX_CHARS in subject.ts). How many messages make one series is
+ * capped in series.ts.
  */
 import { createHash } from 'node:crypto';
 import { TextDecoder } from 'node:util';
@@ -37,8 +45,15 @@ export interface MailMessage {
   body: string;
 }
 
-/** What public-inbox's mbox reader takes for a message separator ("From " + address + date). */
-const FROM_LINE_RE = /^From \S+ +\S+ \S+ +\S+ [^:]+:[^:]+:[^:]+ [^:]+$/;
+/**
+ * What public-inbox's mbox reader takes for a message separator ("From " +
+ * address + date): /^From \S+ +\S+ \S+ +\S+ [^:]+:[^:]+:[^:]+ [^:]+$/, with its
+ * tail "[^:]+ [^:]+$" (quadratic when it fails) written as the same language
+ * "[^:][^: ]* [^:]+$".
+ */
+const FROM_LINE_RE = /^From \S+ +\S+ \S+ +\S+ [^:]+:[^:]+:[^:][^: ]* [^:]+$/;
+/** Longer "From " lines are not separators (a date line is short). */
+export const SEPARATOR_MAX_CHARS = 500;
 /** An RFC 5322 header line: a printable-ASCII name without ":" and a colon. */
 const HEADER_LINE_RE = /^[!-9;-~]+[ \t]*:/;
 const BOM = '\xEF\xBB\xBF';
@@ -96,7 +111,7 @@ export function splitMbox(data: string): string[] {
 
   const isSeparator = (i: number): boolean => {
     const line = stripCr(all[i] ?? '');
-    if (!line.startsWith('From ') || line.length > 500) return false;
+    if (!line.startsWith('From ') || line.length > SEPARATOR_MAX_CHARS) return false;
     if (FROM_LINE_RE.test(line)) return true;
     // A first line "From someone" without a date, followed by headers.
     return i === 0 && HEADER_LINE_RE.test(stripCr(all[1] ?? ''));
@@ -342,22 +357,55 @@ function unquote(s: string): string {
   return t;
 }
 
-const MAX_ADDRESS = 1000;
+/** A From: value is read up to this many characters: an address is at most 254, and a name is a few words. */
+export const ADDRESS_MAX_CHARS = 1000;
+
+/** /\s/ and what "." does not match, one char at a time. */
+const SPACE_RE = /\s/;
+const LINE_BREAK_RE = /[\n\r\u2028\u2029]/;
+
+/** Whether a word has an "@" with something either side: /^\S+@\S+$/ on a word. */
+function isBareAddress(word: string): boolean {
+  const at = word.indexOf('@', 1);
+  return at >= 0 && at <= word.length - 2;
+}
+
+/**
+ * "a@b.example (A Name)": what /^(\S+@\S+)\s*\((.*)\)$/ captures, as its
+ * backtracking decides (the last "(" that can open the comment, the last "@"
+ * before it), without the backtracking, which is quadratic in a long word.
+ */
+function parenAddress(v: string): { email: string; comment: string } | null {
+  if (!v.endsWith(')')) return null;
+  let word = 0;
+  while (word < v.length && !SPACE_RE.test(v[word] ?? '')) word++;
+  let next = word;
+  while (next < v.length && SPACE_RE.test(v[next] ?? '')) next++;
+  // The address ends at the first word's end when "(" comes next, else at the last "(" inside it.
+  const afterWord = next < v.length - 1 && v[next] === '(';
+  const open = afterWord ? next : v.lastIndexOf('(', word - 1);
+  const end = afterWord ? word : open;
+  if (open < 0 || open >= v.length - 1) return null;
+  const comment = v.slice(open + 1, -1);
+  if (LINE_BREAK_RE.test(comment)) return null;
+  const at = v.lastIndexOf('@', end - 2);
+  if (at < 1) return null;
+  return { email: v.slice(0, end), comment };
+}
 
 /** One address from a From: value (still RFC 2047-encoded). */
 export function parseAddress(value: string): { name: string; email: string } {
-  // No real address is this long; the bound keeps the regexes below linear enough.
-  const v = value.trim().slice(0, MAX_ADDRESS);
+  const v = value.trim().slice(0, ADDRESS_MAX_CHARS);
   const angle = /<([^<>]*)>[^<>]*$/.exec(v);
   if (angle !== null) {
     const name = unquote(decodeHeaderValue(v.slice(0, angle.index).trim()));
     return { name: name.replace(/\s+/g, ' ').trim(), email: (angle[1] ?? '').trim() };
   }
-  const paren = /^(\S+@\S+)\s*\((.*)\)$/.exec(v);
+  const paren = parenAddress(v);
   if (paren !== null) {
-    return { name: decodeHeaderValue(paren[2] ?? '').trim(), email: paren[1] ?? '' };
+    return { name: decodeHeaderValue(paren.comment).trim(), email: paren.email };
   }
-  if (/^\S+@\S+$/.test(v)) return { name: '', email: v };
+  if (!/\s/.test(v) && isBareAddress(v)) return { name: '', email: v };
   return { name: decodeHeaderValue(v).trim(), email: '' };
 }
 
@@ -366,9 +414,12 @@ const ZONES: Record<string, number> = {
   UT: 0, GMT: 0, Z: 0, EST: -300, EDT: -240, CST: -360, CDT: -300, MST: -420, MDT: -360, PST: -480, PDT: -420,
 };
 
+/** Longer Date: values are unreadable (a date is some 40 characters). */
+export const DATE_MAX_CHARS = 200;
+
 /** RFC 5322 dates ("Thu, 8 Jan 2026 11:18:17 -0800 (PST)"); null when unreadable. */
 export function parseMailDate(value: string | undefined): Date | null {
-  if (value === undefined || value.length > 200) return null;
+  if (value === undefined || value.length > DATE_MAX_CHARS) return null;
   const m =
     /(?:^|\s|,)(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([+-]\d{4}|[A-Za-z]{1,3}))?/.exec(
       value,
@@ -486,12 +537,20 @@ function bodyText(top: Part): string {
   const ct = parseContentType(firstHeader(top.headers, 'Content-Type'));
   if (!ct.type.startsWith('multipart/')) return isTextPart(ct.type) ? textOf(top) : '';
   let chosen: string | null = null;
+  // Whether chosen has a diff, found once: testing it again for every later
+  // part was quadratic in a message of many small parts.
+  let chosenHasDiff = false;
   for (const part of leafParts(top)) {
     const pct = parseContentType(firstHeader(part.headers, 'Content-Type'));
     if (!isTextPart(pct.type)) continue;
     const text = textOf(part);
-    if (chosen === null) chosen = text;
-    else if (!DIFF_START_RE.test(chosen) && DIFF_START_RE.test(text)) chosen = text;
+    if (chosen === null) {
+      chosen = text;
+      chosenHasDiff = DIFF_START_RE.test(text);
+    } else if (!chosenHasDiff && DIFF_START_RE.test(text)) {
+      chosen = text;
+      chosenHasDiff = true;
+    }
   }
   return chosen ?? '';
 }

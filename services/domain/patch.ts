@@ -287,7 +287,8 @@ function trailerLines(paragraph: readonly string[]): { trailers: Trailer[]; othe
     }
     // b4: "Fixes: abcd0123 (foo bar" wrapped before its ")".
     const nextLine = paragraph[i + 1];
-    if (/^\S+:\s+[\da-f]+\s+\([^)]+$/.test(line) && nextLine !== undefined && /^[^\s:]+[^:]*\)$/.test(nextLine)) {
+    // (/^[^\s:][^:]*\)$/ is /^[^\s:]+[^:]*\)$/ without its quadratic backtracking.)
+    if (/^\S+:\s+[\da-f]+\s+\([^)]+$/.test(line) && nextLine !== undefined && /^[^\s:][^:]*\)$/.test(nextLine)) {
       line = `${line} ${nextLine.trim()}`;
       i++;
     }
@@ -338,7 +339,7 @@ export function parseFollowupTrailers(body: string): Trailer[] {
     const value = m[2].trim();
     const lower = name.toLowerCase();
     if (NOT_TRAILERS.has(lower) || NOT_FOLLOWUP.has(lower)) continue;
-    if (!/\S+@\S+\.\S+/.test(value) && !NON_PERSON.has(lower)) continue;
+    if (!hasAddress(value) && !NON_PERSON.has(lower)) continue;
     if (/https?:\/\//.test(value) && !LINKS.has(lower)) continue;
     if (lower === 'fixes' && !/^[0-9a-f]{6,}/i.test(value)) continue;
     out.push({ name, value });
@@ -346,10 +347,54 @@ export function parseFollowupTrailers(body: string): Trailer[] {
   return out;
 }
 
-/** The address in a person trailer's value ("Name <a@b>" or a bare address), lower-cased. */
+/**
+ * Whether a word of text looks like an address: /\S+@\S+\.\S+/, read a word
+ * at a time (that regex is cubic in a long word of "@").
+ */
+function hasAddress(text: string): boolean {
+  for (const m of text.matchAll(/\S+/g)) {
+    const word = m[0];
+    const at = word.indexOf('@', 1);
+    if (at >= 0 && word.lastIndexOf('.', word.length - 2) >= at + 2) return true;
+  }
+  return false;
+}
+
+/**
+ * The address in a person trailer's value ("Name <a@b>" or a bare address),
+ * lower-cased. What /<([^<>\s]+@[^<>\s]+)>/, else /(\S+@\S+\.[^\s>]+)/,
+ * would find, in linear time (those regexes are quadratic and cubic in a
+ * long run of "@").
+ */
 export function trailerEmail(value: string): string | null {
-  const angle = /<([^<>\s]+@[^<>\s]+)>/.exec(value);
-  if (angle?.[1] !== undefined) return angle[1].toLowerCase();
-  const bare = /(\S+@\S+\.[^\s>]+)/.exec(value);
-  return bare?.[1] === undefined ? null : bare[1].toLowerCase();
+  for (const m of value.matchAll(/<([^<>\s]+)>/g)) {
+    const inner = m[1] ?? '';
+    const at = inner.indexOf('@', 1);
+    if (at >= 0 && at <= inner.length - 2) return inner.toLowerCase();
+  }
+  for (const m of value.matchAll(/\S+/g)) {
+    const bare = bareAddress(m[0]);
+    if (bare !== null) return bare.toLowerCase();
+  }
+  return null;
+}
+
+/**
+ * /^\S+@\S+\.[^\s>]+/ on one word, as its backtracking decides: the last "."
+ * that has a character other than ">" after it, the last "@" at least two
+ * before it, and from that "." on up to the first ">".
+ */
+function bareAddress(word: string): string | null {
+  let dot = -1;
+  for (let i = word.length - 2; i >= 0; i--) {
+    if (word[i] === '.' && word[i + 1] !== '>') {
+      dot = i;
+      break;
+    }
+  }
+  if (dot < 0) return null;
+  const at = word.lastIndexOf('@', dot - 2);
+  if (at < 1) return null;
+  const gt = word.indexOf('>', dot + 1);
+  return word.slice(0, gt < 0 ? word.length : gt);
 }

@@ -47,6 +47,25 @@ export interface Series {
   problems: string[];
 }
 
+/**
+ * How many messages assembleSeries reads: a lore thread of a big series with
+ * every revision and its review holds hundreds; each message costs a parse of
+ * its subject, diff and trailers.
+ */
+export const SERIES_MAX_MESSAGES = 10_000;
+/**
+ * How many patches a series may have (and patch mails its revision): the
+ * largest series sent to the kernel's lists hold a few hundred. Past it
+ * assembleSeries throws SERIES_TOO_LARGE.
+ */
+export const SERIES_MAX_PATCHES = 1000;
+/**
+ * How many trailers replies may add to one patch (its own are not counted):
+ * a patch gathers a few dozen at most, and a reply to the cover letter gives
+ * its trailers to every patch. Past it they are ignored, with a problem.
+ */
+export const SERIES_MAX_REPLY_TRAILERS = 100;
+
 interface Node {
   msg: MailMessage;
   subj: SubjectInfo;
@@ -101,26 +120,40 @@ function metadata(body: string): { baseCommit: string | null; changeId: string |
   return { baseCommit: base?.[1]?.toLowerCase() ?? null, changeId: change?.[1] ?? null, prereqs };
 }
 
-function sameTrailer(a: Trailer, b: Trailer): boolean {
-  return a.name.toLowerCase() === b.name.toLowerCase() && a.value.replace(/\s+/g, ' ') === b.value.replace(/\s+/g, ' ');
+/** Two trailers are the same when their keys are: the name in any case, the value with whitespace runs as one space. */
+function trailerKey(t: Trailer): string {
+  return `${t.name.toLowerCase()}\0${t.value.replace(/\s+/g, ' ')}`;
 }
 
-function addTrailer(list: Trailer[], t: Trailer): boolean {
-  if (list.some((x) => sameTrailer(x, t))) return false;
-  list.push(t);
-  return true;
+/** A value without its first <...> (as .replace(/<[^>]*>/, '') does, which is quadratic in a run of "<"). */
+function withoutFirstAngle(value: string): string {
+  const open = value.indexOf('<');
+  const close = open < 0 ? -1 : value.indexOf('>', open);
+  return close < 0 ? value : value.slice(0, open) + value.slice(close + 1);
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+function tooLarge(message: string, details: Record<string, unknown>): PatchbayError {
+  return new PatchbayError('SERIES_TOO_LARGE', message, { details });
+}
+
 /**
- * Assembles one series from messages. Throws PatchbayError:
- * SERIES_NO_PATCHES, SERIES_INCOMPLETE, SERIES_NO_DIFF, PATCH_BINARY,
- * PATCH_PATH_ESCAPES.
+ * Assembles one series from messages, in time linear in their size (but
+ * for sorting the replies by date). Throws
+ * PatchbayError: SERIES_TOO_LARGE (past SERIES_MAX_MESSAGES or
+ * SERIES_MAX_PATCHES), SERIES_NO_PATCHES, SERIES_INCOMPLETE, SERIES_NO_DIFF,
+ * PATCH_BINARY, PATCH_PATH_ESCAPES.
  */
 export function assembleSeries(messages: readonly MailMessage[], opts: { version?: number } = {}): Series {
+  if (messages.length > SERIES_MAX_MESSAGES) {
+    throw tooLarge(`The mail holds ${messages.length} messages; patchbay reads at most ${SERIES_MAX_MESSAGES} for one series.`, {
+      messages: messages.length,
+      limit: SERIES_MAX_MESSAGES,
+    });
+  }
   const problems: string[] = [];
   const byId = new Map<string, Node>();
   const nodes: Node[] = [];
@@ -156,7 +189,7 @@ export function assembleSeries(messages: readonly MailMessage[], opts: { version
       { details: { messages: nodes.length, replies } },
     );
   }
-  const version = opts.version ?? Math.max(...versions);
+  const version = opts.version ?? versions[versions.length - 1] ?? 1;
   if (!versions.includes(version)) {
     throw new PatchbayError(
       'SERIES_NO_PATCHES',
@@ -169,6 +202,17 @@ export function assembleSeries(messages: readonly MailMessage[], opts: { version
     const list = others.map((v) => `v${v}`).join(', ');
     const asked = opts.version === undefined ? '' : ' as asked';
     problems.push(`${list} also present; took v${version}${asked}`);
+  }
+
+  const mails = patchNodes.filter((n) => n.version === version).length;
+  const largest = patchNodes.reduce((m, n) => (n.version === version ? Math.max(m, n.total) : m), 0);
+  if (mails > SERIES_MAX_PATCHES || largest > SERIES_MAX_PATCHES) {
+    throw tooLarge(
+      mails > SERIES_MAX_PATCHES
+        ? `The v${version} series comes in ${mails} patch mails; patchbay takes at most ${SERIES_MAX_PATCHES} patches in a series.`
+        : `The v${version} series has ${largest} patches; patchbay takes at most ${SERIES_MAX_PATCHES} patches in a series.`,
+      { version, mails, total: largest, limit: SERIES_MAX_PATCHES },
+    );
   }
 
   // One message per counter; duplicates: one with a diff first, then the later one.
@@ -285,6 +329,74 @@ export function assembleSeries(messages: readonly MailMessage[], opts: { version
     const taken = patchByCounter.get(node.counter);
     if (node.version === version && taken !== undefined) patchById.set(node.msg.messageId, taken);
   }
+  // The message each one replies to: In-Reply-To, else the last of its
+  // References that is here; never itself.
+  const parentOf = (node: Node): Node | undefined => {
+    const own = node.msg.messageId;
+    if (node.msg.inReplyTo !== null) return node.msg.inReplyTo === own ? undefined : byId.get(node.msg.inReplyTo);
+    const refs = node.msg.references;
+    for (let k = refs.length - 1; k >= 0; k--) {
+      const id = refs[k];
+      if (id === undefined || id === own) continue;
+      const parent = byId.get(id);
+      if (parent !== undefined) return parent;
+    }
+    return undefined;
+  };
+  // The patch or cover letter (or other non-reply) a reply answers, up its
+  // thread through other replies; remembered for every reply on the way, so
+  // a thread of n replies costs n steps, not n². A thread that loops (only
+  // forged References do) answers nothing.
+  const answers = new Map<Node, Node | null>();
+  const answerOf = (reply: Node): Node | undefined => {
+    const path: Node[] = [];
+    const onPath = new Set<Node>();
+    let answer: Node | null = null;
+    for (let cursor: Node = reply; ; ) {
+      const known = answers.get(cursor);
+      if (known !== undefined) {
+        answer = known;
+        break;
+      }
+      path.push(cursor);
+      onPath.add(cursor);
+      const parent = parentOf(cursor);
+      if (parent === undefined || onPath.has(parent)) break;
+      if (parent.kind !== 'reply') {
+        answer = parent;
+        break;
+      }
+      cursor = parent;
+    }
+    for (const n of path) answers.set(n, answer);
+    return answer ?? undefined;
+  };
+
+  // Trailers given to each patch, by key, and how many came from replies.
+  const keys = new Map<SeriesPatch, Set<string>>(patches.map((p) => [p, new Set(p.trailers.map(trailerKey))]));
+  const fromReplies = new Map<SeriesPatch, number>();
+  const full = new Set<SeriesPatch>();
+  /** Adds t to p unless p has it or is full; true when added. */
+  const give = (p: SeriesPatch, t: Trailer, key: string): boolean => {
+    const have = keys.get(p);
+    if (have === undefined || have.has(key) || full.has(p)) return false;
+    const n = fromReplies.get(p) ?? 0;
+    if (n >= SERIES_MAX_REPLY_TRAILERS) {
+      full.add(p);
+      problems.push(`patch ${p.counter}/${total} got more than ${SERIES_MAX_REPLY_TRAILERS} trailers from replies; the rest were ignored`);
+      return false;
+    }
+    have.add(key);
+    fromReplies.set(p, n + 1);
+    p.trailers.push(t);
+    return true;
+  };
+  // A reply to the cover letter gives its trailers to every patch: a key
+  // given once is in every patch (or the patch is full), and the patches
+  // still open are kept in a list, so that each key costs one pass.
+  const givenToAll = new Set<string>();
+  let open = patches;
+
   // Replies in the order they were sent, so trailers come out the same
   // whatever order the mbox holds them in.
   const replies = nodes
@@ -301,33 +413,10 @@ export function assembleSeries(messages: readonly MailMessage[], opts: { version
       ignoredReplies++;
       continue;
     }
-    let target: Node | undefined;
-    const seen = new Set<string>([node.msg.messageId]);
-    let cursor: Node = node;
-    for (;;) {
-      const parentIds: string[] =
-        cursor.msg.inReplyTo !== null ? [cursor.msg.inReplyTo] : [...cursor.msg.references].reverse();
-      let parent: Node | undefined;
-      for (const id of parentIds) {
-        if (seen.has(id)) continue;
-        parent = byId.get(id);
-        if (parent !== undefined) break;
-      }
-      if (parent === undefined) break;
-      seen.add(parent.msg.messageId);
-      if (parent.kind !== 'reply') {
-        target = parent;
-        break;
-      }
-      cursor = parent;
-    }
-    let receivers: SeriesPatch[] = [];
-    if (target !== undefined && target.msg.messageId === coverId) receivers = patches;
-    else if (target !== undefined) {
-      const p = patchById.get(target.msg.messageId);
-      if (p !== undefined) receivers = [p];
-    }
-    if (receivers.length === 0) {
+    const target = answerOf(node);
+    const toAll = target !== undefined && target.msg.messageId === coverId;
+    const one = target === undefined || toAll ? undefined : patchById.get(target.msg.messageId);
+    if (!toAll && one === undefined) {
       ignoredReplies++;
       continue;
     }
@@ -337,7 +426,7 @@ export function assembleSeries(messages: readonly MailMessage[], opts: { version
       const lower = t.name.toLowerCase();
       const personal = lower.endsWith('-by') && email !== null;
       if (personal && email !== node.msg.from.email.toLowerCase()) {
-        const name = t.value.replace(/<[^>]*>/, '').trim().toLowerCase();
+        const name = withoutFirstAngle(t.value).trim().toLowerCase();
         if (name === '' || name !== node.msg.from.name.toLowerCase()) {
           problems.push(
             `ignored "${t.name}: ${t.value}" in a reply from ${node.msg.from.email || 'an unknown sender'}: it names someone else`,
@@ -345,7 +434,16 @@ export function assembleSeries(messages: readonly MailMessage[], opts: { version
           continue;
         }
       }
-      for (const p of receivers) if (addTrailer(p.trailers, t)) added = true;
+      const key = trailerKey(t);
+      if (one !== undefined) {
+        if (give(one, t, key)) added = true;
+        continue;
+      }
+      if (givenToAll.has(key)) continue;
+      givenToAll.add(key);
+      const wereFull = full.size;
+      for (const p of open) if (give(p, t, key)) added = true;
+      if (full.size !== wereFull) open = open.filter((p) => !full.has(p));
     }
     if (!added) ignoredReplies++;
   }

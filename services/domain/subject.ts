@@ -39,11 +39,58 @@ export function versionWord(word: string): number | null {
   return m?.[1] === undefined ? null : Number(m[1]);
 }
 
-/** Longer subjects are cut here before parsing: no real one comes close, and it bounds the work. */
-const MAX_SUBJECT = 1000;
+/**
+ * Longer subjects are cut to this many characters before parsing: no real
+ * one comes close (git format-patch subjects are one line of prose), and it
+ * bounds the work on a forged one.
+ */
+export const SUBJECT_MAX_CHARS = 1000;
 
+/**
+ * s.replace(/\[([^\]]*)\[([^[\]]*)\]/, '[$1$2]') in one pass: the first "["
+ * whose group (up to the next "]") holds another "[" loses the last of those.
+ * The regex, tried from every "[" of a run, was quadratic in it.
+ */
+function mergeInnerOpen(s: string): string {
+  let first = -1;
+  let last = -1;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '[') {
+      if (first < 0) first = i;
+      last = i;
+    } else if (s[i] === ']') {
+      if (last > first && first >= 0) return s.slice(0, last) + s.slice(last + 1);
+      first = -1;
+      last = -1;
+    }
+  }
+  return s;
+}
+
+/**
+ * s.replace(/\[([^\]]*)\]([^[\]]*)\]/, '[$1$2]') in linear time: the first
+ * group whose "]" is followed by another "]" before any "[" loses its "]".
+ */
+function mergeExtraClose(s: string): string {
+  let opened = false;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '[') {
+      opened = true;
+    } else if (s[i] === ']') {
+      if (opened) {
+        let k = i + 1;
+        while (k < s.length && s[k] !== '[' && s[k] !== ']') k++;
+        if (s[k] === ']') return s.slice(0, i) + s.slice(i + 1);
+      }
+      opened = false;
+    }
+  }
+  return s;
+}
+
+/** Never throws; time linear in the subject (which is cut at SUBJECT_MAX_CHARS). */
 export function parseSubject(subject: string): SubjectInfo {
-  let s = subject.slice(0, MAX_SUBJECT * 2).replace(/\s+/g, ' ').trim().slice(0, MAX_SUBJECT);
+  let s = subject.slice(0, SUBJECT_MAX_CHARS * 2).replace(/\s+/g, ' ').trim().slice(0, SUBJECT_MAX_CHARS);
   let isReply = false;
   for (;;) {
     const m = REPLY_RE.exec(s) ?? SHORT_REPLY_RE.exec(s);
@@ -55,7 +102,7 @@ export function parseSubject(subject: string): SubjectInfo {
   // Brackets inside brackets ("[PATCH [net] v2]") merge into their group.
   for (let i = 0; i < 16; i++) {
     const before = s;
-    s = s.replace(/\[([^\]]*)\[([^[\]]*)\]/, '[$1$2]').replace(/\[([^\]]*)\]([^[\]]*)\]/, '[$1$2]');
+    s = mergeExtraClose(mergeInnerOpen(s));
     if (s === before) break;
   }
 

@@ -179,7 +179,7 @@ export class SeriesRepo {
   async deleteIfUnused(id: string): Promise<boolean> {
     const rows = await guard('could not remove the series', () =>
       this.#db.deleteFrom('series').where('id', '=', id)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('jobs').select('jobs.id').whereRef('jobs.series_id', '=', 'series.id'))))
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('jobs').select('jobs.id').whereRef('jobs.series_id', '=', 'series.id'))))
         .returning('id').execute(),
     );
     return rows.length > 0;
