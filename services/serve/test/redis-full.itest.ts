@@ -28,7 +28,7 @@ import { SeriesWorker } from '../../worker/worker.ts';
 import { until } from '../../platform/test/until.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
-const mbox = readFileSync(join(root, 'fixtures', 'series', 'pass-kbuf-pin.mbox'));
+const fixture = (name: string): Buffer => readFileSync(join(root, 'fixtures', 'series', name));
 const logger = pino({ level: 'silent' });
 
 
@@ -75,7 +75,7 @@ describe('Redis at maxmemory', { timeout: 180_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const submit = () => h.app.inject({ method: 'POST', url: '/api/v1/series?suite=smoke&force=true', payload: mbox, headers: { 'content-type': 'application/mbox', authorization: `Bearer ${h.tokens.submit}` } });
+  const submit = (name = 'pass-kbuf-pin.mbox') => h.app.inject({ method: 'POST', url: '/api/v1/series?suite=smoke&force=true', payload: fixture(name), headers: { 'content-type': 'application/mbox', authorization: `Bearer ${h.tokens.submit}` } });
   const count = async (table: 'jobs' | 'series' | 'patches'): Promise<number> =>
     Number((await store.db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
 
@@ -103,7 +103,8 @@ describe('Redis at maxmemory', { timeout: 180_000 }, () => {
     }
 
     const before = { jobs: await count('jobs'), series: await count('series'), patches: await count('patches') };
-    const refused = await submit();
+    // A series the database has not seen: its series and patches rows are undone too.
+    const refused = await submit('fail-boot-panic.mbox');
     assert.equal(refused.statusCode, 503);
     const error = refused.json<{ error: { code: string; message: string } }>().error;
     assert.equal(error.code, 'QUEUE_FULL');
