@@ -36,6 +36,8 @@ SETTINGS
 fi
 # Settings files written before Redis had a password get one.
 if ! grep -q '^PATCHBAY_REDIS_PASSWORD=' "$settings"; then
+  # (after a newline: a file written by hand may not end in one)
+  if [ -s "$settings" ] && [ -n "$(tail -c1 "$settings")" ]; then echo >>"$settings"; fi
   (umask 077; printf 'PATCHBAY_REDIS_PASSWORD=%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >>"$settings")
 fi
 # A setting: the environment's value, else the file's.

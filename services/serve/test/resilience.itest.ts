@@ -117,7 +117,7 @@ describe('service resilience', { timeout: 60 * 60_000 }, () => {
     const waiting = await submit('fail-apply-needs-kmbuf.mbox');
     redis.stop();
     await new Promise((r) => setTimeout(r, 2000));
-    redis = startRedisServer();
+    redis.start();
     const deadline = Date.now() + 15 * 60_000;
     for (;;) {
       const [a, b] = await Promise.all([counts(running), counts(waiting)]);
