@@ -19,7 +19,9 @@ import { ensureWarmBase } from '../runners/executor/warm-base.ts';
 import { loadConfig } from '../services/config/config.ts';
 import { parseMbox } from '../services/domain/mbox.ts';
 import { assembleSeries, seriesMbox } from '../services/domain/series.ts';
-import { loadCatalogs, makeExecutorDeps, makeLogger } from '../services/cli/wiring.ts';
+import { makeExecutorDeps } from '../runners/executor/deps.ts';
+import { loadCatalogs } from '../services/catalog/load.ts';
+import { makeLogger } from '../services/platform/logger.ts';
 import { Sandbox } from '../runners/executor/sandbox.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -17,7 +17,9 @@ import { loadConfig } from '../services/config/config.ts';
 import type { JobResult } from '../services/domain/job.ts';
 import { parseMbox } from '../services/domain/mbox.ts';
 import { assembleSeries } from '../services/domain/series.ts';
-import { loadCatalogs, makeExecutorDeps, makeLogger } from '../services/cli/wiring.ts';
+import { makeExecutorDeps } from '../runners/executor/deps.ts';
+import { loadCatalogs } from '../services/catalog/load.ts';
+import { makeLogger } from '../services/platform/logger.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const say = (s: string): void => { process.stderr.write(`bench: ${s}\n`); };

@@ -9,7 +9,7 @@
  * the cache every later job on this base reads.
  */
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
-import { type ComparedResult, type TestKey, compareWithBase, testsToRerun } from '../../services/domain/compare.ts';
+import { type BootEvidence, type BootSplat, type CompareInput, type ComparedResult, type SplatComparison, type KernelEvidence, type TestKey, type VerdictPolicy, compareSplats, compareWithBase, keyOf, splatsNeedingBoots, testsNeedingMoreRuns, testsToRerun, withoutBase } from '../../services/domain/compare.ts';
 import type { BaseComparison, TestResult } from '../../services/domain/job.ts';
 import { type BaseRunCache, baseRunKey, type BaseRunKeyParts } from './base-runs.ts';
 import { BASE_KERNEL } from './accel.ts';
@@ -31,10 +31,14 @@ export interface AgainstBaseInput {
   logLimitBytes: number;
   accel: 'kvm' | 'tcg';
   bootTimeoutSeconds: number;
-  reruns: number;
-  /** The suites that ran on the series, and its results. */
+  /** The flake rule: alpha, re-runs per round, the most runs a borderline test may reach. */
+  policy: VerdictPolicy;
+  /** The suites that ran on the series, its results, and the suites whose run finished. */
   suites: readonly SuiteManifest[];
   results: readonly TestResult[];
+  completed: readonly string[];
+  /** The splats of the series' first boot. */
+  splats: readonly BootSplat[];
   /** Cache key parts shared by every suite; suiteVersion per suite. */
   keyParts: Omit<BaseRunKeyParts, 'suite' | 'suiteVersion'>;
   suiteVersion: (suite: SuiteManifest) => string;
@@ -47,14 +51,25 @@ export interface AgainstBaseInput {
 
 export interface AgainstBaseOutcome {
   results: ComparedResult[];
+  splats: SplatComparison[];
   base: BaseComparison;
 }
 
-const keyOf = (k: TestKey): string => `${k.suite}\0${k.test}`;
+/** A kernel's evidence as it grows: boots are added, re-runs asked are counted. */
+interface Evidence extends KernelEvidence {
+  boots: KernelEvidence['boots'][number][];
+  asked: Map<string, number>;
+  rerunBoots: number;
+}
 
 export async function compareAgainstBase(input: AgainstBaseInput): Promise<AgainstBaseOutcome> {
   const base: BaseComparison = { commit: input.keyParts.baseCommit, suites: [], rerun: null };
   const baseResults = new Map<string, TestResult[]>();
+  /** The splats of the base's first boot(s): as recorded with each cached suite, or this job's boot. */
+  const baseSplats = new Map<string, BootSplat>();
+  /** The cache key of each suite with a base to compare with, and its earlier re-run boots. */
+  const keys = new Map<string, string>();
+  const history: BootEvidence[] = [];
   const toRun: SuiteManifest[] = [];
 
   for (const suite of input.suites) {
@@ -67,6 +82,9 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
     const cached = input.cache.get(key);
     if (cached) {
       baseResults.set(suite.name, cached.results);
+      keys.set(suite.name, key);
+      history.push(...input.cache.history(key, suite.name));
+      for (const x of cached.splats) baseSplats.set(x.fingerprint, x);
       base.suites.push({ suite: suite.name, source: 'cached', jobId: cached.jobId, summary: `cached from job ${cached.jobId}` });
     } else {
       toRun.push(suite);
@@ -87,6 +105,7 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
     }, input.logLimitBytes);
     input.checkAborted();
     const durationMs = Date.now() - started;
+    for (const x of run.splats) baseSplats.set(x.fingerprint, x);
     for (const suite of toRun) {
       const results = run.results.filter((r) => r.suite === suite.name);
       const broken = baseUnusable(run, suite.name);
@@ -95,45 +114,86 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
         continue;
       }
       const key = baseRunKey({ ...input.keyParts, suite: suite.name, suiteVersion: input.suiteVersion(suite) });
-      input.cache.put({ key, suite: suite.name, baseCommit: input.keyParts.baseCommit, results, jobId: input.jobId, createdAt: new Date().toISOString(), durationMs });
+      const inputs = { ...input.keyParts, suite: suite.name, suiteVersion: input.suiteVersion(suite) };
+      input.cache.put({ key, suite: suite.name, baseCommit: input.keyParts.baseCommit, inputs, results, splats: run.splats, jobId: input.jobId, createdAt: new Date().toISOString(), durationMs });
       baseResults.set(suite.name, results);
+      keys.set(suite.name, key);
       base.suites.push({ suite: suite.name, source: 'run', jobId: input.jobId, summary: `run in this job (${Math.round(durationMs / 1000)}s)` });
     }
   }
 
-  // Re-run what differs, on both kernels, suite by suite.
+  // Re-run what differs, on both kernels, one boot per re-run, in rounds:
+  // a borderline test gets another round, up to the policy's maxRuns.
   const comparable = input.results.filter((r) => baseResults.has(r.suite));
-  // A name with spaces cannot be passed to the guest's filter: compared once.
-  const differing = testsToRerun(comparable, [...baseResults.values()].flat()).filter((k) => !/\s/.test(k.test));
-  let seriesReruns: TestResult[] = [];
-  let baseReruns: TestResult[] = [];
-  if (differing.length > 0 && input.reruns > 0) {
-    const plan = rerunPlan(input.suites, differing, input.reruns);
-    const wanted = new Set(differing.map(keyOf));
-    input.log(`patchbay: re-running ${differing.length} differing test(s) ${input.reruns} time(s) on both kernels: ${differing.map((d) => `${d.suite}/${d.test}`).join(', ')}\n`);
-    const again = async (box: Sandbox, name: string, kernel: string, extra: string): Promise<TestResult[]> => {
-      const run = await runGuest(box, input.artifacts, { name, accel: input.accel, kernel, plan, suiteExtra: extra, bootTimeoutSeconds: input.bootTimeoutSeconds, onOutput: input.log }, input.logLimitBytes);
-      input.checkAborted();
-      return run.results.filter((r) => wanted.has(keyOf(r)));
-    };
-    seriesReruns = await again(input.series, 'rerun-series', SERIES_KERNEL, SERIES_SUITES_EXTRA);
-    baseReruns = await again(input.base, 'rerun-base', BASE_KERNEL, BASE_SUITES_EXTRA);
-    base.rerun = { tests: differing.length, times: input.reruns };
-  }
-
-  // compareWithBase keeps its input's order; put both parts back in the series' order.
-  const uncompared = input.results.filter((r) => !baseResults.has(r.suite));
-  const compared = new Map<TestResult, ComparedResult>();
-  const pair = (rows: readonly TestResult[], out: readonly ComparedResult[]): void => {
-    rows.forEach((r, i) => {
-      const c = out[i];
-      if (c) compared.set(r, c);
-    });
+  const series: Evidence = {
+    boots: [{ results: comparable, completed: new Set(input.completed.filter((s) => baseResults.has(s))), only: null, splats: input.splats }],
+    asked: new Map(),
+    rerunBoots: 0,
   };
-  pair(comparable, compareWithBase({ series: comparable, base: [...baseResults.values()].flat(), seriesReruns, baseReruns }));
-  pair(uncompared, compareWithBase({ series: uncompared, base: null }));
-  const results = input.results.map((r) => compared.get(r)).filter((c): c is ComparedResult => c !== undefined);
-  return { results, base };
+  // The base's first run, then what earlier jobs' re-runs of it saw, then this job's re-runs.
+  const onBase: Evidence = {
+    boots: [{ results: [...baseResults.values()].flat(), completed: new Set(baseResults.keys()), only: null, splats: [...baseSplats.values()] }, ...history],
+    asked: new Map(),
+    rerunBoots: 0,
+  };
+  if (history.length > 0) input.log(`patchbay: the base's record holds ${history.length} earlier re-run boot(s); they count as evidence too\n`);
+  const policy = input.policy;
+  const evidence = (): CompareInput => ({ series, base: onBase, policy });
+  // A splat the series printed and the base not in every boot earns boots
+  // of its own: the tests it landed in are re-run too (a splat at boot needs
+  // only the boot).
+  const splatTests = (list: readonly SplatComparison[]): TestKey[] => list.flatMap((x) => x.landed.flatMap((w) => {
+    const slash = w.indexOf('/');
+    return slash > 0 ? [{ suite: w.slice(0, slash), test: w.slice(slash + 1) }] : [];
+  })).filter((k) => baseResults.has(k.suite) && !/\s/.test(k.test));
+  const nextRound = (first: boolean): { tests: TestKey[]; splats: SplatComparison[] } => {
+    if (policy.reruns === 0) return { tests: [], splats: [] };
+    const tests = first ? testsToRerun(compareWithBase(evidence())) : testsNeedingMoreRuns(evidence());
+    const splats = splatsNeedingBoots(evidence());
+    const all = new Map<string, TestKey>();
+    for (const k of [...tests, ...splatTests(splats)]) all.set(keyOf(k), k);
+    return { tests: [...all.values()], splats };
+  };
+  let next = nextRound(true);
+  const rerun = new Set<string>();
+  while (next.tests.length > 0 || next.splats.length > 0) {
+    const round = next.tests;
+    const only = new Set(round.map(keyOf));
+    for (const k of only) rerun.add(k);
+    const plan = rerunPlan(input.suites, round);
+    const why = [
+      round.length > 0 ? `${round.length} test(s): ${round.map((d) => `${d.suite}/${d.test}`).join(', ')}` : '',
+      next.splats.length > 0 ? `${next.splats.length} kernel splat(s): ${next.splats.map((x) => x.fingerprint).join(', ')}` : '',
+    ].filter((x) => x !== '').join('; ');
+    input.log(`patchbay: re-running on both kernels, ${policy.reruns} boot(s) each, for ${why}\n`);
+    for (let i = 1; i <= policy.reruns; i++) {
+      for (const [ev, box, name, kernel, extra] of [
+        [series, input.series, 'rerun-series', SERIES_KERNEL, SERIES_SUITES_EXTRA],
+        [onBase, input.base, 'rerun-base', BASE_KERNEL, BASE_SUITES_EXTRA],
+      ] as const) {
+        for (const k of only) ev.asked.set(k, (ev.asked.get(k) ?? 0) + 1);
+        ev.rerunBoots++;
+        const run = await runGuest(box, input.artifacts, { name: `${name}-${ev.boots.length}`, accel: input.accel, kernel, plan, suiteExtra: extra, bootTimeoutSeconds: input.bootTimeoutSeconds, onOutput: input.log }, input.logLimitBytes);
+        input.checkAborted();
+        // A boot that never reached the kernel (MISS) is no evidence either way: it is not counted.
+        if (run.boot.status === 'MISS') continue;
+        const boot: BootEvidence = { results: run.results.filter((r) => only.has(keyOf(r))), completed: new Set(run.completed), only, splats: run.splats };
+        ev.boots.push(boot);
+        if (ev === onBase) {
+          for (const suite of new Set(round.map((k) => k.suite))) {
+            const key = keys.get(suite);
+            if (key !== undefined) input.cache.addBoot(key, suite, input.jobId, boot);
+          }
+        }
+      }
+    }
+    next = nextRound(false);
+  }
+  if (rerun.size > 0) base.rerun = { tests: rerun.size, times: Math.max(0, ...[...rerun].map((k) => series.asked.get(k) ?? 0)) };
+
+  const uncompared = input.results.filter((r) => !baseResults.has(r.suite));
+  const results = [...compareWithBase(evidence()), ...withoutBase(uncompared)];
+  return { results, splats: compareSplats(evidence()), base };
 }
 
 /** Why a base run of a suite cannot be compared with, or null when it can. */
@@ -143,16 +203,16 @@ function baseUnusable(run: GuestOutcome, suite: string): string | null {
   if (rows.length === 0) return 'the base run printed no results for this suite';
   const notRun = rows.find((r) => r.test === '(suite)' && r.detail.startsWith('not run'));
   if (notRun) return `the base run did not reach this suite: ${notRun.detail}`;
+  if (!run.completed.includes(suite)) return 'the base run of this suite did not finish';
+  const timeout = rows.find((r) => r.test === '(timeout)');
+  if (timeout) return `the base run of this suite timed out: ${timeout.detail}`;
   return null;
 }
 
-/** Each suite with differing tests, limited to them, repeated `times` times. */
-export function rerunPlan(suites: readonly SuiteManifest[], tests: readonly TestKey[], times: number): PlanLine[] {
-  const lines: PlanLine[] = [];
-  for (const suite of suites) {
+/** One run of each suite with tests to re-run, limited to them. */
+export function rerunPlan(suites: readonly SuiteManifest[], tests: readonly TestKey[]): PlanLine[] {
+  return suites.flatMap((suite) => {
     const mine = tests.filter((t) => t.suite === suite.name).map((t) => t.test);
-    if (mine.length === 0) continue;
-    for (let i = 0; i < times; i++) lines.push({ suite, tests: mine });
-  }
-  return lines;
+    return mine.length === 0 ? [] : [{ suite, tests: mine }];
+  });
 }

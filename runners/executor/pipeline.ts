@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
 import type { Tree } from '../../services/catalog/trees.ts';
 import { PatchbayError, errorMessage, isPatchbayError } from '../../services/domain/errors.ts';
-import { type JobResult, type StageName, type StageRun, overallStatus } from '../../services/domain/job.ts';
+import { type JobEvent, type JobResult, type StageName, type StageRun, overallStatus } from '../../services/domain/job.ts';
 import type { Series } from '../../services/domain/series.ts';
 import type { Status } from '../../services/domain/status.ts';
 import type { TreeMirrors } from '../host/trees.ts';
@@ -21,10 +21,10 @@ import { ArtifactsDir, type Sandbox } from './sandbox.ts';
 import { applyStage } from './stages/apply.ts';
 import { bootAndTestStages } from './stages/boot-test.ts';
 import { buildStage } from './stages/build.ts';
-import { type ExecutorSettings, type JobEvent, StageContext, StageOutcome } from './stages/context.ts';
+import { type ExecutorSettings, StageContext, StageOutcome } from './stages/context.ts';
 import { setupStage } from './stages/setup.ts';
 
-export type { ExecutorSettings, JobEvent } from './stages/context.ts';
+export type { ExecutorSettings } from './stages/context.ts';
 
 export interface ExecutorDeps {
   runtime: ContainerRuntime;
@@ -159,6 +159,8 @@ function emptyResult(input: JobInput, started: number, artifactsDir: string): Jo
     results: [],
     base: null,
     crashes: [],
+    splats: [],
+    ktapProblems: [],
     applyFailure: null,
     buildErrors: [],
     error: null,

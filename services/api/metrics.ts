@@ -3,7 +3,7 @@
  * stage durations and outcomes (observed by an in-process worker).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { JobEvent } from '../../runners/executor/pipeline.ts';
+import type { JobEvent } from '../domain/job.ts';
 import type { JobResult } from '../domain/job.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 

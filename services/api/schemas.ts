@@ -1,6 +1,6 @@
 /** TypeBox schemas shared by the routes: validation, types and OpenAPI at once. */
 import { type Static, Type } from 'typebox';
-import type { ComparedResult } from '../domain/compare.ts';
+import type { ComparedResult, SplatComparison } from '../domain/compare.ts';
 
 export const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
 
@@ -66,7 +66,12 @@ export const SubmitReply = Type.Object({
   jobs: Type.Array(JobSummary),
 });
 
-const Tally = Type.Object({ fails: Type.Integer(), runs: Type.Integer() }, { description: 'failed runs out of runs ("fails:runs")' });
+const Tally = Type.Object({
+  runs: Type.Integer({ description: 'runs the test was due in, the first run and re-runs' }),
+  fails: Type.Integer({ description: 'runs that failed (FAIL or ERROR)' }),
+  skips: Type.Integer({ description: 'runs that skipped' }),
+  missing: Type.Integer({ description: 'finished runs of its suite without the test' }),
+}, { description: 'a test\'s runs on one kernel: "fails:runs", with skipped and missing runs' });
 
 export const TestResultView = Type.Object({
   suite: Type.String(),
@@ -74,10 +79,25 @@ export const TestResultView = Type.Object({
   status: Type.String({ description: 'PASS, FAIL, ERROR or SKIP in the series\' first run' }),
   detail: Type.String(),
   baseStatus: Type.Union([Type.String(), Type.Null()], { description: 'the same test on the base kernel; null when the base has no such test or was not run' }),
-  comparison: Type.Union([Type.Literal('new-failure'), Type.Literal('pre-existing'), Type.Literal('fixed'), Type.Literal('flaky'), Type.Literal('unchanged'), Type.Literal('no-base')], { description: 'new-failure is blamed on the series; pre-existing, flaky and fixed are not' }),
+  comparison: Type.Union([Type.Literal('new-failure'), Type.Literal('now-skips'), Type.Literal('now-missing'), Type.Literal('unconfirmed'), Type.Literal('pre-existing'), Type.Literal('fixed'), Type.Literal('flaky'), Type.Literal('unchanged'), Type.Literal('no-base')], { description: 'new-failure, now-skips and now-missing are blamed on the series (each reproduced); unconfirmed means its re-runs did not all happen; pre-existing, flaky, fixed and no-base are not blamed' }),
   seriesRuns: Tally,
   baseRuns: Type.Union([Tally, Type.Null()]),
 });
+
+export const SplatView = Type.Object({
+  fingerprint: Type.String(),
+  kind: Type.String(),
+  title: Type.String(),
+  culprit: Type.Union([Type.String(), Type.Null()]),
+  landed: Type.Array(Type.String(), { description: 'where it came in the series\' boots: "suite/test", a suite, or "(boot)"' }),
+  seriesBoots: Tally,
+  baseBoots: Type.Union([Tally, Type.Null()]),
+  comparison: Type.String({ description: 'as for a test; new-failure blames the series' }),
+});
+
+export function splatView(x: SplatComparison): Static<typeof SplatView> {
+  return { fingerprint: x.fingerprint, kind: x.kind, title: x.title, culprit: x.culprit, landed: x.landed, seriesBoots: x.series, baseBoots: x.base, comparison: x.comparison };
+}
 
 export function testResultView(t: ComparedResult): Static<typeof TestResultView> {
   return { suite: t.suite, test: t.test, status: t.status, detail: t.detail, baseStatus: t.baseStatus, comparison: t.comparison, seriesRuns: t.seriesRuns, baseRuns: t.baseRuns };

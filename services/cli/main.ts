@@ -22,7 +22,9 @@ import { parseMbox } from '../domain/mbox.ts';
 import { assembleSeries, seriesPaths } from '../domain/series.ts';
 import { Progress, formatDuration } from './progress.ts';
 import { renderResult } from './results-table.ts';
-import { loadCatalogs, makeExecutorDeps, makeLogger } from './wiring.ts';
+import { loadCatalogs } from '../catalog/load.ts';
+import { makeExecutorDeps } from '../../runners/executor/deps.ts';
+import { makeLogger } from '../platform/logger.ts';
 
 const USAGE = `usage: patchbay <command> [options]
 

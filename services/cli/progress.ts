@@ -4,7 +4,7 @@
  * a line per stage change and a heartbeat. Test results are printed as they
  * arrive in both modes.
  */
-import type { JobEvent } from '../../runners/executor/pipeline.ts';
+import type { JobEvent } from '../domain/job.ts';
 import type { StageName } from '../domain/job.ts';
 import type { Status } from '../domain/status.ts';
 

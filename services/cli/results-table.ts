@@ -24,6 +24,10 @@ export function renderResult(r: JobResult): string {
     const sources = r.base.suites.map((b) => `${b.suite} ${b.source === 'cached' ? `cached (job ${b.jobId ?? '?'})` : b.summary}`).join('; ');
     out.push(`base:   ${r.base.commit.slice(0, 12)}: ${sources}${r.base.rerun ? `; ${r.base.rerun.tests} differing test(s) re-run ${r.base.rerun.times}x on both kernels` : ''}`);
   }
+  if ((r.ktapProblems ?? []).length > 0) out.push('KTAP problems (line numbers refer to ktap.txt):', ...(r.ktapProblems ?? []).map((p) => `  ${p}`));
+  for (const x of r.splats ?? []) {
+    out.push(`splat: ${x.comparison}: ${x.title} [${x.fingerprint}] in ${x.series.fails} of ${x.series.runs} series boot(s), ${x.base ? `${x.base.fails} of ${x.base.runs}` : 'no'} base boot(s); came in ${x.landed.join(', ')}`);
+  }
   for (const c of r.crashes) {
     out.push(`crash: ${c.title}`, `  fingerprint ${c.fingerprint}${c.culprit ? `, culprit ${c.culprit}` : ''}`);
     if (c.frames.length > 0) out.push(`  call trace: ${c.frames.slice(0, 6).join(' <- ')}`);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { PatchbayError } from '../domain/errors.ts';
+import { DEFAULT_POLICY } from '../domain/compare.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -48,8 +49,19 @@ export const ConfigSchema = Type.Object({
     pids: Type.Integer({ minimum: 64 }),
     /** kvm, tcg, or auto (a probe boot decides). */
     accel: Type.Union([Type.Literal('auto'), Type.Literal('kvm'), Type.Literal('tcg')]),
-    /** Re-runs, on both kernels, of a test whose outcome differs from the base (0: none). */
-    reruns: Type.Integer({ minimum: 0, maximum: 10 }),
+    /**
+     * The flake rule (services/domain/compare.ts, the README's "Verdict
+     * rules"): a test that differs from the base is re-run `reruns` times on
+     * each kernel, one boot each; it is blamed when a one-sided Fisher exact
+     * test on its fails:runs gives p <= alpha; a p-value up to `borderline`
+     * earns another round, while runs stay below `maxRuns`.
+     */
+    verdict: Type.Object({
+      alpha: Type.Number({ exclusiveMinimum: 0, maximum: 0.5 }),
+      borderline: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+      reruns: Type.Integer({ minimum: 0, maximum: 10 }),
+      maxRuns: Type.Integer({ minimum: 1, maximum: 40 }),
+    }),
     /**
      * No file in a job container grows past this (RLIMIT_FSIZE). QEMU keeps
      * the guest's memory (1 GiB) in a memfd, which the limit also bounds.
@@ -116,13 +128,16 @@ export type Config = Static<typeof ConfigSchema>;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function int(env: Env, name: string, fallback: number): number {
+/** A number setting (the schema says whether it must be whole). */
+function num(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isFinite(n)) throw new PatchbayError('CONFIG_INVALID', `${name} must be a number, got "${raw}"`);
   return n;
 }
+
+const int = num;
 
 /** A comma-separated list; unset or empty: none. */
 function list(raw: string | undefined): string[] {
@@ -196,7 +211,12 @@ export function loadConfig(env: Env = {}): Config {
       cpus: int(env, 'PATCHBAY_JOB_CPUS', 0) || defaultJobCpus(availableParallelism()),
       pids: int(env, 'PATCHBAY_JOB_PIDS', 4096),
       accel: env.PATCHBAY_ACCEL ?? 'auto',
-      reruns: int(env, 'PATCHBAY_RERUNS', 3),
+      verdict: {
+        alpha: num(env, 'PATCHBAY_BLAME_ALPHA', DEFAULT_POLICY.alpha),
+        borderline: num(env, 'PATCHBAY_BORDERLINE_P', DEFAULT_POLICY.borderline),
+        reruns: int(env, 'PATCHBAY_RERUNS', DEFAULT_POLICY.reruns),
+        maxRuns: int(env, 'PATCHBAY_MAX_RUNS', DEFAULT_POLICY.maxRuns),
+      },
       fileSizeBytes: int(env, 'PATCHBAY_JOB_FILE_MB', 2048) * 1024 * 1024,
       tmpBytes: int(env, 'PATCHBAY_JOB_TMP_MB', 1024) * 1024 * 1024,
       diskBytes: int(env, 'PATCHBAY_JOB_DISK_MB', 16 * 1024) * 1024 * 1024,

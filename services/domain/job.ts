@@ -4,9 +4,9 @@
  * channel) to statuses. The executor runs things; this decides.
  */
 import type { ApplyFailure, BuildMode, CompilerDiagnostic } from './build.ts';
-import type { ComparedResult } from './compare.ts';
+import type { BootSplat, ComparedResult, SplatComparison } from './compare.ts';
 import { findCrashes, type CrashReport } from './console.ts';
-import { flattenKtap, parseKtap } from './ktap.ts';
+import { flattenKtap, KTAP_MISSING, KTAP_TRUNCATED, ktapProblemLines, parseKtap } from './ktap.ts';
 import { type Stage, type Status, type TestStatus, worstStatus } from './status.ts';
 
 export type StageName = 'setup' | Stage;
@@ -24,6 +24,12 @@ export interface TestResult {
   status: TestStatus;
   detail: string;
 }
+
+/** What a running job reports as it goes: the live log, the stage timeline, metrics. */
+export type JobEvent =
+  | { type: 'stage-start'; stage: StageName }
+  | { type: 'stage-end'; stage: StageName; status: Status; durationMs: number; summary: string }
+  | { type: 'log'; stage: StageName; text: string };
 
 /** How the series' results were compared with the base kernel's. */
 export interface BaseComparison {
@@ -53,6 +59,10 @@ export interface JobResult {
   /** Null when the tests did not run (the job ended before them). */
   base: BaseComparison | null;
   crashes: CrashReport[];
+  /** Every kernel splat fingerprint, counted per boot on each kernel and judged (absent in results recorded before issue 11). */
+  splats?: SplatComparison[];
+  /** The series' first run's KTAP problems (see GuestVerdict); absent in results recorded before issue 11. */
+  ktapProblems?: string[];
   applyFailure: ApplyFailure | null;
   buildErrors: CompilerDiagnostic[];
   error: { code: string; message: string } | null;
@@ -87,6 +97,30 @@ export interface GuestVerdict {
   test: { status: Status; summary: string } | null;
   results: TestResult[];
   crashes: CrashReport[];
+  /** Suites whose run finished (init printed their end marker), in order: a test absent from one is missing there. */
+  completed: string[];
+  /** Each splat fingerprint once, where it first came. */
+  splats: BootSplat[];
+  /**
+   * What was wrong with the structure of the guest's KTAP (ktap.txt), one
+   * line each, at most 20, the last then counting the rest; line numbers
+   * are ktap.txt's. Empty when it was well formed.
+   */
+  ktapProblems: string[];
+}
+
+/** The kernel's first line ("Linux version 7.1.8 (...)"): the kernel started. */
+const KERNEL_BANNER = /(?:^|\]\s*)Linux version \d/;
+
+/** Each fingerprint once, at its first report, with the suite and test running then (none before init). */
+function bootSplats(crashes: readonly CrashReport[], initLine: number, at: (line: number) => Span | null): BootSplat[] {
+  const out = new Map<string, BootSplat>();
+  for (const c of crashes) {
+    if (out.has(c.fingerprint)) continue;
+    const span = initLine === 0 || c.line < initLine ? null : at(c.line);
+    out.set(c.fingerprint, { fingerprint: c.fingerprint, kind: c.kind, title: c.title, culprit: c.culprit, suite: span?.suite ?? null, test: span?.test ?? null });
+  }
+  return [...out.values()];
 }
 
 interface Span {
@@ -129,7 +163,25 @@ function spansOf(lines: readonly string[]): (line: number) => Span | null {
   }
   if (suite) suites.push(suite);
   if (test) tests.push(test);
-  return (line) => tests.find((s) => line >= s.from && line <= s.to) ?? suites.find((s) => line >= s.from && line <= s.to) ?? null;
+  // Spans are in order and do not overlap: the last one starting at or before the line, if it is still open there.
+  const find = (spans: readonly Span[], line: number): Span | null => {
+    let lo = 0;
+    let hi = spans.length - 1;
+    let best: Span | null = null;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = spans[mid];
+      if (s === undefined) break;
+      if (s.from <= line) {
+        best = s;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return best !== null && line <= best.to ? best : null;
+  };
+  return (line) => find(tests, line) ?? find(suites, line);
 }
 
 /** Judges the boot and test stages from one guest run. */
@@ -138,20 +190,30 @@ export function judgeGuestRun(run: GuestRun): GuestVerdict {
   const initLine = lines.findIndex((l) => l.includes(GUEST_MARKERS.init)) + 1; // 0: never
   const finished = lines.some((l) => l.includes(GUEST_MARKERS.done));
   const crashes = findCrashes(run.consoleLog);
+  const completed = [...new Set(lines.flatMap((l) => {
+    const m = GUEST_MARKERS.suiteEnd.exec(l);
+    return m?.[1] === undefined ? [] : [m[1]];
+  }))];
+
+  const at = spansOf(lines);
+  const splats = bootSplats(crashes, initLine, at);
 
   if (initLine === 0) {
+    // FAIL only once the kernel is seen to have started: its banner, then a
+    // crash, a hang or a stop. No banner: QEMU or the harness failed.
     const fatal = crashes.find((c) => c.kind !== 'warning') ?? crashes[0];
-    let summary: string;
-    if (fatal) summary = `kernel crashed during boot: ${fatal.title}`;
-    else if (run.timedOut) summary = `the kernel did not reach init within ${run.timeoutSeconds}s`;
-    else summary = `the kernel stopped before init (QEMU exit ${run.exitCode ?? 'unknown'})`;
-    return { boot: { status: 'FAIL', summary }, test: null, results: [], crashes };
+    const started = lines.some((l) => KERNEL_BANNER.test(l));
+    let boot: GuestVerdict['boot'];
+    if (fatal) boot = { status: 'FAIL', summary: `kernel crashed during boot: ${fatal.title}` };
+    else if (!started) boot = { status: 'MISS', summary: `no kernel banner on the console: QEMU or the harness failed before the kernel started (QEMU exit ${run.timedOut ? 'timeout' : run.exitCode ?? 'unknown'})` };
+    else if (run.timedOut) boot = { status: 'FAIL', summary: `the kernel started but did not reach init within ${run.timeoutSeconds}s` };
+    else boot = { status: 'FAIL', summary: `the kernel started and stopped before init (QEMU exit ${run.exitCode ?? 'unknown'})` };
+    return { boot, test: null, results: [], crashes, completed, splats, ktapProblems: [] };
   }
 
-  const bootSplats = crashes.filter((c) => c.line < initLine);
-  const boot = bootSplats[0]
-    ? { status: 'FAIL' as const, summary: `kernel ${bootSplats[0].kind} during boot: ${bootSplats[0].title}` }
-    : { status: 'PASS' as const, summary: 'booted to init' };
+  // A splat at boot is judged against the base's boots (test stage), not here.
+  const early = splats.filter((x) => x.suite === null).length;
+  const boot = { status: 'PASS' as const, summary: early > 0 ? `booted to init, with ${early} kernel splat(s) on the way (compared with the base's boots)` : 'booted to init' };
 
   const doc = parseKtap(run.ktap);
   // A suite listed more than once (re-runs) comes back as "NAME #N" from
@@ -162,7 +224,16 @@ export function judgeGuestRun(run: GuestRun): GuestVerdict {
     const bare = m ? top.slice(0, m.index) : top;
     return m && run.suites.includes(bare) ? bare : top;
   };
-  const results: TestResult[] = flattenKtap(doc).map((r) => ({
+  // Top-level tests the parser made up: a suite with no result at all
+  // ("(missing)") is left to the "not run" rows below; an unfinished block
+  // no "# Subtest:" line named ("(truncated)", an older init) is the suite
+  // at its position (init numbers suites in run order).
+  const tops = doc.tests.flatMap((t) => {
+    if (t.name === KTAP_MISSING) return [];
+    const slot = t.name === KTAP_TRUNCATED && t.number !== null ? run.suites[t.number - 1] : undefined;
+    return [slot === undefined ? t : { ...t, name: slot }];
+  });
+  const results: TestResult[] = flattenKtap({ ...doc, tests: tops }).map((r) => ({
     suite: suiteName(r.path[0]),
     test: r.path.length > 1 ? r.path.slice(1).join('.') : '(suite)',
     status: r.status,
@@ -181,42 +252,49 @@ export function judgeGuestRun(run: GuestRun): GuestVerdict {
     }
   }
 
-  // A splat while a test ran fails that test, whatever it printed; one
-  // outside any test fails its suite as a row of its own.
-  const at = spansOf(lines);
+  // A splat is evidence about the kernel, judged per boot against the
+  // base's (services/domain/compare.ts, compareSplats), not per test: a
+  // WARN_ON_ONCE lands in whichever test reaches it first. The test it came
+  // in keeps its own result and gets a note; a test the kernel died in,
+  // which printed no result, is an ERROR row.
+  const rowsOf = new Map<string, TestResult[]>();
+  for (const r of results) {
+    const k = `${r.suite}\0${r.test}`;
+    const list = rowsOf.get(k);
+    if (list) list.push(r);
+    else rowsOf.set(k, [r]);
+  }
+  const rowOf = (span: Span): TestResult | undefined => rowsOf.get(`${span.suite}\0${span.test ?? ''}`)?.[span.occurrence];
+  const addRow = (r: TestResult): void => {
+    results.push(r);
+    rowsOf.set(`${r.suite}\0${r.test}`, [...(rowsOf.get(`${r.suite}\0${r.test}`) ?? []), r]);
+  };
   for (const c of crashes.filter((x) => x.line >= initLine)) {
     const span = at(c.line);
-    const what = `kernel ${c.kind}: ${c.title} [${c.fingerprint}]${c.culprit ? ` in ${c.culprit}` : ''}`;
-    if (span?.test != null) {
-      const rows = results.filter((r) => r.suite === span.suite && r.test === span.test);
-      const row = rows[span.occurrence];
-      if (row) {
-        row.status = 'FAIL';
-        if (!row.detail.includes(c.fingerprint)) row.detail = row.detail === '' ? what : `${what}\n${row.detail}`;
-      } else {
-        // The guest died in this test (a panic): it never printed a result.
-        results.push({ suite: span.suite, test: span.test, status: 'FAIL', detail: what });
-      }
-      continue;
+    if (span?.test == null) continue;
+    const what = `kernel ${c.kind} while this test ran: ${c.title} [${c.fingerprint}]${c.culprit ? ` in ${c.culprit}` : ''} (judged per kernel, against the base's boots)`;
+    const row = rowOf(span);
+    if (row) {
+      if (!row.detail.includes(c.fingerprint)) row.detail = row.detail === '' ? what : `${what}\n${row.detail}`;
+    } else {
+      addRow({ suite: span.suite, test: span.test, status: 'ERROR', detail: `did not finish: ${what}` });
     }
-    results.push({ suite: span?.suite ?? '(between suites)', test: `kernel-${c.kind}`, status: 'FAIL', detail: what });
   }
 
   if (!finished && run.timedOut) {
-    const running = at(lines.length)?.suite ?? null;
-    results.push({
-      suite: running ?? '(guest)',
-      test: '(timeout)',
-      status: 'ERROR',
-      detail: `the guest did not finish within ${run.timeoutSeconds}s`,
-    });
+    // The test that was running when time ran out, if any, takes the
+    // timeout (it can be re-run); else its suite, or the guest as a whole.
+    const span = at(lines.length);
+    const detail = `the guest did not finish within ${run.timeoutSeconds}s`;
+    if (span?.test != null && rowOf(span) === undefined) addRow({ suite: span.suite, test: span.test, status: 'ERROR', detail: `did not finish: ${detail} while this test ran` });
+    else results.push({ suite: span?.suite ?? '(guest)', test: '(timeout)', status: 'ERROR', detail });
   }
 
   const status = worstStatus(results.map((r) => r.status)) ?? 'ERROR';
   const counts = countStatuses(results);
   const testSummary =
     results.length === 0 ? 'no test results' : Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ');
-  return { boot, test: { status, summary: testSummary }, results, crashes };
+  return { boot, test: { status, summary: testSummary }, results, crashes, completed, splats, ktapProblems: ktapProblemLines(doc.problems) };
 }
 
 export function countStatuses(results: ReadonlyArray<{ status: Status }>): Partial<Record<Status, number>> {

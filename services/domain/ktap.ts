@@ -5,11 +5,29 @@
  * Nesting comes in two shapes, both handled at any depth:
  * - KTAP/KUnit: a subtest block is indented (two or four spaces, or a tab;
  *   the unit is taken from the block's first line) and starts with a version
- *   line, a plan, a "# Subtest:" line or (old output) a result line.
+ *   line or a "# Subtest: NAME" line (ktap.rst puts it after the version
+ *   line, the guest's init before it: either order), or, for older and
+ *   TAP 14 output, a plan or a result line.
  * - kselftest's runner: a test program's own TAP is printed with every line
- *   prefixed by "# " ("# TAP version 13", "# 1..3", "# ok 1 foo").
+ *   prefixed by "# " ("# TAP version 13", "# 1..3", "# ok 1 foo"). Such a
+ *   block starts only at a version line, or, after the runner's
+ *   "# selftests: DIR: PROG" line (a program run with KSFT_TAP_LEVEL set
+ *   prints none), at a plan or result line. Anything else behind "# " is a
+ *   diagnostic: a test's free-form output that happens to read "1..3" or
+ *   "ok 1 foo" makes no subtests.
  * Either way the block's results become the children of the next result line
- * at the outer level.
+ * at the outer level, and a block whose result line never came (the output
+ * ends inside it) becomes a test named by its "# Subtest:" line.
+ *
+ * Statuses follow ktap.rst: SKIP (with "ok" or "not ok") is SKIP, and so is
+ * an "ok" whose subtest block planned "1..0 # SKIP why"; XFAIL and TODO fall
+ * back to the result ("ok" PASS, "not ok" FAIL); TIMEOUT and ERROR are
+ * ERROR.
+ *
+ * The guest's lib/ktap.sh may cut a long test output; it says so with a
+ * diagnostic line starting KTAP_CUT_MARKER, and the blocks open at that line
+ * then get no "(missing)" tests for what their plan names and the output no
+ * longer holds (a problem says how many).
  *
  * The parser never throws and runs in time linear in its input (the output
  * of a kernel anyone may have written): whatever does not fit (kernel log
@@ -97,6 +115,21 @@ export const KTAP_MAX_PROBLEMS = 1000;
 /** A test name as it prefixes a subtest's problems, cut to this length. */
 const PROBLEM_NAME = 200;
 
+/** The name of a test a plan names and the output does not hold. */
+export const KTAP_MISSING = '(missing)';
+/** The name of an unfinished subtest block that no "# Subtest:" line (or kselftest header) named. */
+export const KTAP_TRUNCATED = '(truncated)';
+/**
+ * How the guest's lib/ktap.sh starts the diagnostic line it puts where it
+ * dropped lines of a test's output that included KTAP lines (results): the
+ * blocks open there cannot be told complete.
+ */
+export const KTAP_CUT_MARKER = 'patchbay: output cut:';
+/** How many problems ktapProblemLines() returns at most (the last then counts the rest). */
+export const KTAP_PROBLEMS_SHOWN = 20;
+/** A problem line, as ktapProblemLines() returns it, is cut to this length. */
+const PROBLEM_LINE = 300;
+
 /** How many diagnostic lines a flat result's detail carries at most. */
 const DETAIL_LINES = 20;
 /**
@@ -171,6 +204,8 @@ interface Block {
   sawKtap: boolean;
   /** The reason of a "1..0 # SKIP reason" plan. */
   skipAll: string | null;
+  /** Line of the KTAP_CUT_MARKER inside the block; 0 if none. */
+  cutLine: number;
 }
 
 interface ParsedResult {
@@ -221,7 +256,7 @@ export function parseKtap(input: string): KtapDocument {
   for (const line of lines) root.feed(line);
   const block = root.finish('no result in output (truncated?)');
   const problems = [...block.problems];
-  if (block.unlisted > 0) problems.push(`${block.unlisted} more problem${block.unlisted === 1 ? '' : 's'} not listed`);
+  if (block.unlisted > 0) problems.push(unlistedNote(block.unlisted));
   for (const n of notes) problems.push(n);
   if (!block.sawKtap) {
     problems.unshift('no KTAP output found');
@@ -229,6 +264,33 @@ export function parseKtap(input: string): KtapDocument {
     problems.unshift('no version line ("KTAP version 1" or "TAP version 13") before the results');
   }
   return { version: block.version, plan: block.plan, tests: block.tests, problems };
+}
+
+function unlistedNote(n: number): string {
+  return `${n} more problem${n === 1 ? '' : 's'} not listed`;
+}
+const UNLISTED_RE = /^(\d+) more problems? not listed$/;
+
+/**
+ * The document's problems for a reader: at most `max` lines, each cut to
+ * PROBLEM_LINE characters, the last one counting those left out ("... and 37
+ * more"). Line numbers in them are lines of the KTAP text parsed. Empty when
+ * the KTAP was well formed.
+ */
+export function ktapProblemLines(problems: readonly string[], max: number = KTAP_PROBLEMS_SHOWN): string[] {
+  // The parser's own "N more problems not listed" line counts, not lists.
+  let total = 0;
+  const listed: string[] = [];
+  for (const p of problems) {
+    const m = UNLISTED_RE.exec(p);
+    if (m !== null) total += Number(m[1]);
+    else listed.push(p);
+  }
+  total += listed.length;
+  const room = total > max ? Math.max(0, max - 1) : max;
+  const out = listed.slice(0, room).map((p) => (p.length > PROBLEM_LINE ? `${p.slice(0, PROBLEM_LINE - 1)}…` : p));
+  if (total > out.length) out.push(`... and ${total - out.length} more problem${total - out.length === 1 ? '' : 's'}`);
+  return out;
 }
 
 export function flattenKtap(doc: KtapDocument): FlatResult[] {
@@ -275,17 +337,21 @@ function detailOf(t: KtapTest): string {
   return parts.join('\n');
 }
 
+/**
+ * ktap.rst: SKIP goes with "ok" or "not ok"; XFAIL is an expected failure
+ * that happened ("ok", as kselftest prints it), so "not ok # XFAIL" failed;
+ * TODO is not recognized in KTAP, so the result stands; TIMEOUT and ERROR
+ * (which go with "not ok") say the test broke rather than failed.
+ */
 export function statusOf(ok: boolean, directive: KtapDirective | null): TestStatus {
   switch (directive) {
     case 'SKIP':
       return 'SKIP';
-    case 'XFAIL':
-      return 'PASS';
-    case 'TODO':
-      return ok ? 'PASS' : 'SKIP';
     case 'TIMEOUT':
     case 'ERROR':
       return 'ERROR';
+    case 'XFAIL':
+    case 'TODO':
     case null:
       return ok ? 'PASS' : 'FAIL';
   }
@@ -367,6 +433,16 @@ class BlockParser {
   private readonly header: Line[] = [];
   /** The name a "# Subtest:" line gave the block that comes next at this level. */
   private nextName: string | null = null;
+  /**
+   * Whether kselftest's runner announced a program ("# selftests: DIR:
+   * PROG") since the last result: its "# "-prefixed output may then start
+   * at its plan (KSFT_TAP_LEVEL set: no version line).
+   */
+  private ksftHeader = false;
+  /** Line of the first KTAP_CUT_MARKER seen while this block was open; 0 if none. */
+  private cutLine = 0;
+  /** A cut marker came since the last result: the next number is not checked for order. */
+  private afterCut = false;
   private readonly seen = new Set<number>();
   private expected = 1;
   private lastLine = 0;
@@ -501,15 +577,20 @@ class BlockParser {
     }
     if (content.startsWith('#')) {
       const inner = content.replace(/^# ?/, '');
-      const opens = nested === null && isKtapLine(inner);
+      // A program's own output starts a block at its version line (or, after
+      // the runner's header, at its plan); other "# " lines that look like
+      // KTAP are free-form output, diagnostics of the test.
+      const opens = nested === null && (VERSION_RE.test(inner) || (this.ksftHeader && isKtapLine(inner)));
       if (opens && this.depth < KTAP_MAX_DEPTH) {
         this.open('ksft', '# ', { no: line.no, text: inner });
       } else {
         if (opens) this.noteTooDeep(line);
+        if (nested === null && KSFT_HEADER_RE.test(inner)) this.ksftHeader = true;
         this.pending.push({ no: line.no, text: inner });
       }
       return;
     }
+    if (content.startsWith(KTAP_CUT_MARKER)) this.markCut(line.no);
     // An unknown line: kernel log noise and the like. Inside an open block it
     // belongs to the test that block is running.
     line.plain = true;
@@ -523,7 +604,7 @@ class BlockParser {
     if (open !== null) {
       this.nested = null;
       const sub = open.child.finish(missingReason);
-      const name = sub.subtestName ?? this.nextName ?? headerName(this.pending) ?? '(truncated)';
+      const name = sub.subtestName ?? this.nextName ?? headerName(this.pending) ?? KTAP_TRUNCATED;
       this.problem(`line ${open.firstLine}: subtest block "${name}" has no result line (output truncated?)`);
       this.subProblems(name, sub);
       const number = this.seen.has(this.expected) ? null : this.expected;
@@ -534,7 +615,7 @@ class BlockParser {
         ok: false,
         status: 'ERROR',
         directive: null,
-        reason: `no result line in output (${this.bailOut === null ? 'truncated?' : bailNote(this.bailOut)})`,
+        reason: `no result line in output (${this.bailOut !== null ? bailNote(this.bailOut) : sub.cutLine > 0 ? `cut by the guest at line ${sub.cutLine}` : 'truncated?'})`,
         diagnostics: texts([...this.pending, ...sub.trailing]),
         children: sub.tests,
         line: open.firstLine,
@@ -547,7 +628,14 @@ class BlockParser {
     if (plan !== null) {
       const reason = this.bailOut === null ? missingReason : `no result in output (${bailNote(this.bailOut)})`;
       const needed = plan - tests.length;
-      if (needed > this.budget.missing) {
+      if (needed > 0 && this.cutLine > 0 && this.bailOut === null) {
+        // What the plan names may well be in the part the guest cut.
+        const found = tests.length;
+        this.problem(
+          `plan 1..${plan} but ${found} result${found === 1 ? '' : 's'}: ${needed} not listed, ` +
+            `the output was cut by the guest at line ${this.cutLine}`,
+        );
+      } else if (needed > this.budget.missing) {
         this.problem(`plan 1..${plan} but ${tests.length} results: too many missing to list`);
       } else if (needed > 0) {
         this.budget.missing -= needed;
@@ -557,7 +645,7 @@ class BlockParser {
         const line = this.bailOut === null ? this.lastLine : this.bailLine;
         const synth = (n: number): KtapTest => ({
           number: n,
-          name: '(missing)',
+          name: KTAP_MISSING,
           ok: false,
           status: 'ERROR',
           directive: null,
@@ -601,7 +689,19 @@ class BlockParser {
       subtestName: this.subtestName,
       sawKtap: this.sawKtap,
       skipAll: this.skipAll,
+      cutLine: this.cutLine,
     };
+  }
+
+  /**
+   * The guest cut the output here: this block and those open inside it may
+   * miss results that are no longer in the output.
+   */
+  private markCut(no: number): void {
+    if (this.cutLine === 0) this.cutLine = no;
+    this.afterCut = true;
+    // At most KTAP_MAX_DEPTH levels: no deeper block is ever opened.
+    this.nested?.child.markCut(no);
   }
 
   private open(kind: Nested['kind'], prefix: string, first: Line): void {
@@ -635,6 +735,10 @@ class BlockParser {
     let diagnostics = this.pending;
     const name = r.name;
     let reason = r.reason;
+    let status = statusOf(r.ok, r.directive);
+    if (r.ok && (r.directive === 'TIMEOUT' || r.directive === 'ERROR')) {
+      this.problem(`line ${line.no}: "ok" with the ${r.directive} directive (ktap.rst pairs it with "not ok"): taken as ERROR`);
+    }
     const nested = this.nested;
     if (nested !== null) {
       this.nested = null;
@@ -648,11 +752,17 @@ class BlockParser {
       // kselftest's runner prints a bare "# SKIP" for exit code 4; the
       // program said why in its own "1..0 # SKIP reason".
       if (r.directive === 'SKIP' && reason === '' && sub.skipAll !== null) reason = sub.skipAll;
+      // A plain "ok" over "1..0 # SKIP why": the test ran nothing (the
+      // guest's init over a suite that skipped as a whole).
+      if (r.ok && r.directive === null && sub.skipAll !== null && sub.tests.length === 0) {
+        status = 'SKIP';
+        reason = reason === '' ? sub.skipAll : `${sub.skipAll} (${reason})`;
+      }
     }
     if (r.number !== null) {
       if (this.seen.has(r.number)) {
         this.problem(`line ${line.no}: duplicate test number ${r.number}`);
-      } else if (r.number !== this.expected) {
+      } else if (r.number !== this.expected && !this.afterCut) {
         this.problem(`line ${line.no}: test number ${r.number} out of order (expected ${this.expected})`);
       }
       this.seen.add(r.number);
@@ -664,7 +774,7 @@ class BlockParser {
       number: r.number,
       name,
       ok: r.ok,
-      status: statusOf(r.ok, r.directive),
+      status,
       directive: r.directive,
       reason,
       diagnostics: texts(diagnostics),
@@ -673,6 +783,8 @@ class BlockParser {
     });
     this.pending = [];
     this.nextName = null;
+    this.ksftHeader = false;
+    this.afterCut = false;
   }
 }
 

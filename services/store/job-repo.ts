@@ -264,7 +264,7 @@ export class JobRepo {
         .execute();
       const tests = await this.#db
         .selectFrom('test_results')
-        .select(['suite', 'test', 'status', 'detail', 'base_status', 'comparison', 'series_fails', 'series_runs', 'base_fails', 'base_runs'])
+        .select(['suite', 'test', 'status', 'detail', 'base_status', 'comparison', 'series_fails', 'series_runs', 'series_skips', 'series_missing', 'base_fails', 'base_runs', 'base_skips', 'base_missing'])
         .where('job_id', '=', jobId)
         .orderBy('suite', 'asc')
         .orderBy('test', 'asc')
@@ -283,8 +283,8 @@ export class JobRepo {
           detail: t.detail,
           baseStatus: t.base_status as TestStatus | null,
           comparison: t.comparison as Comparison,
-          seriesRuns: { fails: t.series_fails, runs: t.series_runs },
-          baseRuns: t.base_fails === null || t.base_runs === null ? null : { fails: t.base_fails, runs: t.base_runs },
+          seriesRuns: { runs: t.series_runs, fails: t.series_fails, skips: t.series_skips, missing: t.series_missing },
+          baseRuns: t.base_fails === null || t.base_runs === null ? null : { runs: t.base_runs, fails: t.base_fails, skips: t.base_skips ?? 0, missing: t.base_missing ?? 0 },
         })),
       };
     });
@@ -446,8 +446,12 @@ async function replaceRows(
       comparison: t.comparison,
       series_fails: t.seriesRuns.fails,
       series_runs: t.seriesRuns.runs,
+      series_skips: t.seriesRuns.skips,
+      series_missing: t.seriesRuns.missing,
       base_fails: t.baseRuns?.fails ?? null,
       base_runs: t.baseRuns?.runs ?? null,
+      base_skips: t.baseRuns?.skips ?? null,
+      base_missing: t.baseRuns?.missing ?? null,
     }));
     await trx.insertInto('test_results').values(chunk).execute();
   }

@@ -101,8 +101,12 @@ export interface TestResultsTable {
   comparison: string;
   series_fails: number;
   series_runs: number;
+  series_skips: number;
+  series_missing: number;
   base_fails: number | null;
   base_runs: number | null;
+  base_skips: number | null;
+  base_missing: number | null;
 }
 
 export interface TokensTable {

@@ -3,13 +3,27 @@
 #   exit 0 pass, 77 skip, 4 skip (kselftest), anything else fail;
 #   killed at the per-test timeout: fail, "# TIMEOUT";
 #   a kernel splat (BUG, WARNING, Oops, KASAN, UBSAN, lockdep, hung task,
-#   RCU stall) in the kernel log while the test ran fails it.
+#   RCU stall) in the kernel log while the test ran is noted as a "# kernel:"
+#   line, and the test keeps its own result: splats are judged per kernel
+#   boot on the host (a WARN_ON_ONCE lands in whichever test reaches it
+#   first), not per test.
 # Each test is announced in the kernel log ("patchbay: test SUITE/NAME
 # start"), so a crash on the console can be traced to the test.
 #
 # The list file has one test per line: NAME COMMAND [ARGS...]. Lines
 # starting with # are ignored. When PATCHBAY_ONLY is set (names separated
 # by spaces), only those tests run (see ktap_selected).
+#
+# A test's output becomes diagnostics ("# " before each line) above its
+# result line; a kselftest program's own KTAP is so nested under it (its
+# "TAP version 13" starts the block). See ktap_output for what is kept.
+# The guest's init sources this file too, for ktap_nest.
+
+# What ktap_output keeps of a test's output (bytes count a line's newline):
+KTAP_OUT_BYTES=65536   # a failing test's diagnostics: all, or the head and tail halves
+KTAP_OUT_LINES=40      # a passing or skipped test's diagnostics: the last lines
+KTAP_OUT_KTAP=65536    # KTAP lines (version, plan, result...) of any test, from the start
+KTAP_OUT_LINE=4096     # longer lines are cut to this
 
 KTAP_SPLAT='BUG:|WARNING:|Oops|KASAN:|UBSAN:|general protection fault|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: task .* blocked|rcu_.*detected stalls|Kernel panic'
 
@@ -67,6 +81,83 @@ ktap_wait() {
   rc=stuck
 }
 
+# ktap_output FILE fail|pass: FILE (a test's output) as diagnostics, "# "
+# before each line. Lines that are KTAP inside it (a version line, a plan, a
+# result, "# Subtest:", "Bail out!", behind any "# " and blanks) are kept up
+# to KTAP_OUT_KTAP bytes, so a kselftest program's subtests come out whole
+# whatever its test did. Of the other lines a failing test keeps
+# KTAP_OUT_BYTES (all of them, or the first and last halves), a passing one
+# its last KTAP_OUT_LINES. Where lines go, one line says how many:
+#   "# patchbay: diagnostics cut: ..." where the first diagnostic went;
+#   "# patchbay: output cut: ..." where the first KTAP line went (the
+#   parser then knows results may be missing: KTAP_CUT_MARKER in ktap.ts).
+# One awk, reading the file three times (totals, what goes, output): no
+# process per line.
+ktap_output() {
+  awk -v f="$1" -v mode="$2" -v cap="$KTAP_OUT_BYTES" -v plines="$KTAP_OUT_LINES" \
+    -v scap="$KTAP_OUT_KTAP" -v lcap="$KTAP_OUT_LINE" '
+    function structural(s) {
+      sub(/^[# \t]+/, "", s)
+      return s ~ /^(K?TAP version [0-9]|1\.\.[0-9]|ok( |#|$)|not ok( |#|$)|Bail out!|Subtest:)/
+    }
+    function reset() { sfull = 0; sc = 0; di = 0; dc = 0 }
+    # Whether line l is kept; st is set to whether it is a KTAP line.
+    function keep(l,   n, at) {
+      n = length(l) + 1
+      st = structural(l)
+      if (st) {
+        if (sfull || sc + n > scap) { sfull = 1; return 0 }
+        sc += n
+        return 1
+      }
+      di++; at = dc; dc += n
+      if (mode == "pass") return di > dn - plines
+      if (dt <= cap) return 1
+      return at + n <= cap / 2 || at >= dt - cap / 2
+    }
+    BEGIN {
+      while ((getline l < f) > 0) {
+        l = substr(l, 1, lcap); lines++
+        if (!structural(l)) { dn++; dt += length(l) + 1 }
+      }
+      close(f)
+      reset()
+      while ((getline l < f) > 0) {
+        l = substr(l, 1, lcap)
+        if (keep(l)) continue
+        if (st) { ks++; kb += length(l) + 1 } else { ds++; db += length(l) + 1 }
+      }
+      close(f)
+      reset()
+      while ((getline l < f) > 0) {
+        l = substr(l, 1, lcap)
+        if (keep(l)) { print "# " l; continue }
+        if (st && !kmark) {
+          kmark = 1
+          printf "# patchbay: output cut: %d KTAP lines (%d bytes) not shown from here on: the results among them are missing\n", ks, kb
+        }
+        if (!st && !dmark) {
+          dmark = 1
+          printf "# patchbay: diagnostics cut: %d of %d lines (%d bytes) not shown from here on; KTAP lines are kept\n", ds, lines, db
+        }
+      }
+      close(f)
+    }' < /dev/null
+}
+
+# ktap_nest NAME: a suite's output (stdin) as one subtest block of the
+# guest's KTAP document (init): "# Subtest: NAME", then every line indented
+# four spaces, each written as it comes to stdout (the console) and to fd 3
+# (the KTAP channel). Shell builtins only: no process per line.
+ktap_nest() {
+  printf '    # Subtest: %s\n' "$1"
+  printf '    # Subtest: %s\n' "$1" >&3
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '    %s\n' "$line"
+    printf '    %s\n' "$line" >&3
+  done
+}
+
 # ktap_run_list LISTFILE TIMEOUT SUITE
 ktap_run_list() {
   list=$1; limit=$2; suite=$3
@@ -95,13 +186,12 @@ ktap_run_list() {
     [ "$rc" = stuck ] || kill -9 -"$tpid" 2>/dev/null
     took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')
     echo "patchbay: test $suite/$name end" > /dev/kmsg
-    sed -e 's/^/# /' /tmp/ktap.out | tail -n 40
     splat=$(dmesg 2>/dev/null | grep -E "$KTAP_SPLAT" | grep -v 'patchbay: test' | head -n 1)
-    if [ -n "$splat" ]; then
-      echo "# kernel: $splat"
-      echo "not ok $i $name # kernel splat while the test ran (exit $rc, ${took}s)"
-      continue
-    fi
+    # A test that fails keeps more of its output (the names of a
+    # kselftest's failing subtests, what it said before it broke).
+    case "$splat:$rc" in :0|:77|:4) keep=pass ;; *) keep=fail ;; esac
+    ktap_output /tmp/ktap.out "$keep"
+    [ -z "$splat" ] || echo "# kernel: $splat"
     case "$rc" in
       0) echo "ok $i $name # time=${took}s" ;;
       77|4)

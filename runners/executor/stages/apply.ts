@@ -1,9 +1,12 @@
 /**
  * apply: the series as an mbox (a read-only input), `git am -3` in the
  * series' sandbox; the changed files come out as a capped regular file.
- * FAIL only with git's own failure naming a patch.
+ * FAIL only with git's own failure naming a patch (`Patch failed at NNNN`
+ * with its error or CONFLICT lines, or `Patch is empty.`); anything else
+ * (git killed, a broken repository, a full disk, the harness) is a
+ * retryable APPLY_FAILED: MISS.
  */
-import { parseGitAmFailure } from '../../../services/domain/build.ts';
+import { applyEvidence, parseGitAmFailure } from '../../../services/domain/build.ts';
 import { PatchbayError } from '../../../services/domain/errors.ts';
 import { seriesMbox } from '../../../services/domain/series.ts';
 import type { JobInput } from '../pipeline.ts';
@@ -18,6 +21,8 @@ export interface Applied {
 }
 
 const CHANGED_LIST = 'changed-files.txt';
+/** apply.sh's exit when its harness failed rather than git on a patch (images/runner/stages/apply.sh). */
+export const APPLY_HARNESS_FAILED = 125;
 
 export async function applyStage(box: Sandbox, input: JobInput, ctx: StageContext): Promise<Applied> {
   const timeout = ctx.settings.job.applyTimeoutSeconds;
@@ -28,18 +33,22 @@ export async function applyStage(box: Sandbox, input: JobInput, ctx: StageContex
   }));
   ctx.checkAborted();
   if (applied.timedOut) throw new PatchbayError('APPLY_TIMEOUT', `git am did not finish in ${timeout}s`, { retryable: true });
+  if (applied.exitCode === APPLY_HARNESS_FAILED) {
+    const said = [...applied.tail.matchAll(/^patchbay: apply harness failed: (.*)$/gm)].at(-1)?.[1];
+    throw new PatchbayError('APPLY_FAILED', `the apply stage failed, not git on a patch: ${said ?? lastLines(applied.tail, 3)}`, { retryable: true });
+  }
   if (applied.exitCode !== 0) {
     const failure = parseGitAmFailure(applied.tail);
-    if (failure.patchIndex === null && failure.messages.length === 0) {
-      // No patch named and no message from git: not evidence against the series.
-      throw new PatchbayError('APPLY_FAILED', `the apply stage failed without a message from git (exit ${applied.exitCode}): ${lastLines(applied.tail, 3)}`, { retryable: true });
+    const evidence = applyEvidence(applied.tail, failure);
+    const patch = failure.patchIndex !== null ? input.series.patches[failure.patchIndex - 1] : undefined;
+    if (!evidence.blame || !patch) {
+      // Not evidence against the series: retried, never mailed.
+      const why = evidence.blame ? `git named patch ${failure.patchIndex ?? '?'}, which the series does not have` : evidence.reason;
+      throw new PatchbayError('APPLY_FAILED', `git am failed (exit ${applied.exitCode}) without evidence against a patch: ${why}: ${lastLines(applied.tail, 3)}`, { retryable: true });
     }
     ctx.result.applyFailure = failure;
-    const patch = failure.patchIndex !== null ? input.series.patches[failure.patchIndex - 1] : undefined;
-    const which = patch
-      ? `patch ${patch.counter}/${input.series.total} "${patch.subject.title}"`
-      : `patch ${failure.patchIndex ?? '?'} "${failure.title ?? '?'}"`;
-    throw new StageOutcome('FAIL', `${which} does not apply: ${failure.messages.slice(0, 3).join('; ') || lastLines(applied.tail, 3)}`);
+    const which = `patch ${patch.counter}/${input.series.total} "${patch.subject.title}"`;
+    throw new StageOutcome('FAIL', `${which} does not apply: ${failure.messages.slice(0, 3).join('; ')}`);
   }
   const [list] = await box.collect(JOB_OUT, [{ name: CHANGED_LIST, maxBytes: 4 * 1024 * 1024, truncate: false }], ctx.artifacts.path);
   if (list?.kept !== true) {

@@ -4,7 +4,7 @@
  * the base kernel, which boots only in the base sandbox.
  */
 import type { SuiteManifest } from '../../../services/catalog/suites.ts';
-import { compareWithBase, comparedVerdict } from '../../../services/domain/compare.ts';
+import { comparedVerdict, withoutBase } from '../../../services/domain/compare.ts';
 import { GUEST_MARKERS, type TestResult } from '../../../services/domain/job.ts';
 import { SERIES_KERNEL, SERIES_SUITES_EXTRA, compareAgainstBase } from '../against-base.ts';
 import { runGuest } from '../guest.ts';
@@ -45,12 +45,13 @@ export async function bootAndTestStages(
   }, settings.job.logLimitBytes);
   ctx.checkAborted();
   ctx.result.crashes = guest.crashes;
+  ctx.result.ktapProblems = guest.ktapProblems;
   const results: TestResult[] = [
     ...guest.results,
     ...[...unbuilt].map(([suite, tail]) => ({ suite, test: '(build)', status: 'FAIL' as const, detail: `building the suite from the tree under test failed:\n${tail}` })),
   ];
   if (!live.sawInit) {
-    ctx.result.results = compareWithBase({ series: results, base: null });
+    ctx.result.results = withoutBase(results);
     stages.end(guest.boot.status, guest.boot.summary);
     return;
   }
@@ -66,9 +67,11 @@ export async function bootAndTestStages(
     logLimitBytes: settings.job.logLimitBytes,
     accel: prepared.accel,
     bootTimeoutSeconds: settings.job.bootTimeoutSeconds,
-    reruns: settings.job.reruns,
+    policy: settings.job.verdict,
     suites: runnable,
     results,
+    completed: guest.completed,
+    splats: guest.splats,
     keyParts: prepared.keyParts,
     suiteVersion: prepared.suiteVersion,
     unavailable: prepared.baseUnavailable,
@@ -77,7 +80,8 @@ export async function bootAndTestStages(
     checkAborted: () => { ctx.checkAborted(); },
   });
   ctx.result.results = compared.results;
+  ctx.result.splats = compared.splats;
   ctx.result.base = compared.base;
-  const verdict = comparedVerdict(compared.results);
+  const verdict = comparedVerdict(compared.results, compared.splats);
   stages.end(verdict.status, verdict.summary);
 }

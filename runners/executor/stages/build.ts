@@ -1,12 +1,16 @@
 /**
  * build: make bzImage in the series' sandbox (incremental on the warm base,
- * clean when the series touches the build system or an incremental build
- * fails outside what it changed), then the suites that build from the tree
- * under test. The kernel and its .config come out as capped regular files.
- * FAIL only with a compiler, linker or Kconfig diagnostic.
+ * clean when the series touches the build system, or when an incremental
+ * build fails in a way the warm base may explain: a stale dependency, or
+ * errors only outside what the series changed), then the suites that build
+ * from the tree under test. The kernel and its .config come out as capped
+ * regular files.
+ * FAIL only with a compiler, linker, Kconfig or modpost diagnostic; a build
+ * that fails without one, runs out of disk or memory, is killed or times
+ * out is a retryable error (MISS).
  */
 import type { SuiteManifest } from '../../../services/catalog/suites.ts';
-import { type BuildMode, parseBuildDiagnostics, planBuild, shouldRetryClean } from '../../../services/domain/build.ts';
+import { type BuildMode, analyzeBuildFailure, formatDiagnostics, planBuild, shouldRetryClean } from '../../../services/domain/build.ts';
 import { PatchbayError } from '../../../services/domain/errors.ts';
 import { SERIES_SUITES_EXTRA } from '../against-base.ts';
 import { JOB_OUT, type Running, type Sandbox } from '../sandbox.ts';
@@ -15,9 +19,22 @@ import { type StageContext, StageOutcome } from './context.ts';
 
 export interface Built {
   mode: BuildMode;
-  /** Suites whose build from the tree under test failed, with the end of its output. */
+  /**
+   * Suites whose build from the tree under test failed with a compiler or
+   * linker diagnostic: the diagnostics (as the compiler prints them), then
+   * the end of the build's output.
+   */
   unbuilt: Map<string, string>;
   summary: string;
+}
+
+interface MakeRun {
+  mode: BuildMode;
+  ok: boolean;
+  tail: string;
+  timedOut: boolean;
+  exitCode: number;
+  seconds: number;
 }
 
 export async function buildStage(box: Sandbox, changed: readonly string[], suites: readonly SuiteManifest[], ctx: StageContext): Promise<Built> {
@@ -26,31 +43,41 @@ export async function buildStage(box: Sandbox, changed: readonly string[], suite
   const plan = planBuild(changed);
   log(`patchbay: ${plan.reason}\n`);
   const outcome = await box.stage(async (c) => {
-    const make = async (mode: BuildMode): Promise<{ mode: BuildMode; ok: boolean; tail: string; timedOut: boolean }> => {
+    const make = async (mode: BuildMode): Promise<MakeRun> => {
       ctx.result.buildMode = mode;
       log(`patchbay: ${mode} build\n`);
+      const started = Date.now();
       const r = await c.exec(['/opt/patchbay/stages/build.sh', ...(mode === 'clean' ? ['clean'] : [])], { onOutput: log, timeoutSeconds: timeout, env: READ_ONLY_CCACHE });
       ctx.checkAborted();
-      return { mode, ok: r.exitCode === 0, tail: r.tail, timedOut: r.timedOut };
+      return { mode, ok: r.exitCode === 0, tail: r.tail, timedOut: r.timedOut, exitCode: r.exitCode, seconds: (Date.now() - started) / 1000 };
     };
     let built = await make(plan.mode);
-    if (!built.ok && !built.timedOut && plan.mode === 'incremental' && shouldRetryClean(parseBuildDiagnostics(built.tail), changed)) {
-      log('patchbay: incremental build failed outside the files the series changed; retrying from clean\n');
-      built = await make('clean');
+    if (!built.ok && !built.timedOut && plan.mode === 'incremental') {
+      const failure = analyzeBuildFailure(built.tail);
+      if (shouldRetryClean(failure, changed)) {
+        log(failure.stale !== null
+          ? `patchbay: the warm base has a stale dependency (${failure.stale}); retrying from clean\n`
+          : 'patchbay: incremental build failed outside the files the series changed; retrying from clean\n');
+        built = await make('clean');
+      }
     }
     const unbuilt = built.ok ? await buildTreeSuites(c, suites, ctx) : new Map<string, string>();
     return { built, unbuilt };
   });
   const { built } = outcome;
-  if (built.timedOut) throw new PatchbayError('BUILD_TIMEOUT', `the build did not finish in ${timeout}s`, { retryable: true });
+  if (built.timedOut) throw timedOutOrKilled('BUILD', 'the build', built, timeout);
   if (!built.ok) {
-    ctx.result.buildErrors = parseBuildDiagnostics(built.tail).filter((d) => d.severity === 'error');
-    const first = ctx.result.buildErrors[0];
+    const failure = analyzeBuildFailure(built.tail);
+    if (failure.environment !== null) {
+      throw new PatchbayError('BUILD_ENVIRONMENT', `the build ran out of disk, memory or processes, or a tool in it was killed, which says nothing about the code: ${failure.environment}`, { retryable: true });
+    }
+    ctx.result.buildErrors = failure.errors;
+    const first = failure.errors[0];
     if (!first) {
       // No diagnostic: killed for memory, a full disk, a tool that broke. Not the series' fault on this evidence.
       throw new PatchbayError('BUILD_NO_DIAGNOSTIC', `the build failed without a compiler, linker or Kconfig diagnostic: ${lastLines(built.tail, 3)}`, { retryable: true });
     }
-    const more = ctx.result.buildErrors.length > 1 ? ` (+${ctx.result.buildErrors.length - 1} more)` : '';
+    const more = failure.errors.length > 1 ? ` (+${failure.errors.length - 1} more)` : '';
     throw new StageOutcome('FAIL', `${first.file}${first.line !== null ? `:${first.line}` : ''}: ${first.message}${more}`);
   }
   const j = ctx.settings.job;
@@ -68,6 +95,28 @@ export async function buildStage(box: Sandbox, changed: readonly string[], suite
  */
 export const READ_ONLY_CCACHE: Record<string, string> = { CCACHE_READONLY: 'true', CCACHE_TEMPDIR: '/tmp/ccache', CCACHE_NOSTATS: 'true' };
 
+/** build-tree-suites.sh's exit when its harness failed rather than a suite's build (images/runner/stages/build-tree-suites.sh). */
+export const TREE_SUITES_HARNESS_FAILED = 125;
+
+/**
+ * An exec the executor's timeout wrapper reports as timed out (exit 124 or
+ * 137): past its limit it timed out; before it, something else killed it
+ * (SIGKILL: the OOM killer, most likely). Both are retryable.
+ */
+function timedOutOrKilled(prefix: string, what: string, r: { exitCode: number; seconds: number }, limit: number): PatchbayError {
+  if (r.exitCode === 137 && r.seconds < limit) {
+    return new PatchbayError(`${prefix}_KILLED`, `${what} was killed (SIGKILL) after ${Math.round(r.seconds)}s, before its ${limit}s limit: out of memory?`, { retryable: true });
+  }
+  return new PatchbayError(`${prefix}_TIMEOUT`, `${what} did not finish in ${limit}s`, { retryable: true });
+}
+
+/**
+ * The suites that build from the tree under test. A failure with a compiler
+ * or linker diagnostic is evidence: the suite gets a `(build)` row carrying
+ * the diagnostics (whether the base tree builds it is for the comparison
+ * to say). A timeout, a kill, a failure without any diagnostic, a machine
+ * out of resources or a failed harness is not: a retryable error (MISS).
+ */
 async function buildTreeSuites(c: Running, suites: readonly SuiteManifest[], ctx: StageContext): Promise<Map<string, string>> {
   const unbuilt = new Map<string, string>();
   const treeBuilt = suites.filter((s) => (s.build.tree ?? []).length > 0);
@@ -75,14 +124,29 @@ async function buildTreeSuites(c: Running, suites: readonly SuiteManifest[], ctx
   ctx.stageLog('build', 'patchbay: building suites from the tree under test\n');
   for (const s of treeBuilt) {
     const timeout = ctx.settings.job.buildTimeoutSeconds;
+    const started = Date.now();
     const r = await c.exec(['/opt/patchbay/stages/build-tree-suites.sh', SERIES_SUITES_EXTRA, s.name], {
       onOutput: (t) => { ctx.stageLog('build', t); },
       timeoutSeconds: timeout,
       env: READ_ONLY_CCACHE,
     });
     ctx.checkAborted();
-    if (r.exitCode !== 0 && r.timedOut) ctx.stageLog('build', `patchbay: building suite ${s.name} timed out after ${timeout}s\n`);
-    if (r.exitCode !== 0) unbuilt.set(s.name, lastLines(r.tail, 6));
+    if (r.exitCode === 0) continue;
+    const what = `building suite ${s.name} from the tree under test`;
+    if (r.timedOut) throw timedOutOrKilled('SUITE_BUILD', what, { exitCode: r.exitCode, seconds: (Date.now() - started) / 1000 }, timeout);
+    if (r.exitCode === TREE_SUITES_HARNESS_FAILED) {
+      const said = [...r.tail.matchAll(/^patchbay: build-tree-suites harness failed: (.*)$/gm)].at(-1)?.[1];
+      throw new PatchbayError('SUITE_BUILD_FAILED', `${what}: the harness failed, not the suite's build: ${said ?? lastLines(r.tail, 3)}`, { retryable: true });
+    }
+    const failure = analyzeBuildFailure(r.tail);
+    if (failure.environment !== null) {
+      throw new PatchbayError('SUITE_BUILD_FAILED', `${what} ran out of disk, memory or processes, or a tool in it was killed, which says nothing about the code: ${failure.environment}`, { retryable: true });
+    }
+    if (failure.errors.length === 0) {
+      throw new PatchbayError('SUITE_BUILD_FAILED', `${what} failed without a compiler or linker diagnostic (exit ${r.exitCode}): ${lastLines(r.tail, 3)}`, { retryable: true });
+    }
+    ctx.stageLog('build', `patchbay: suite ${s.name} does not build from the tree under test: ${formatDiagnostics(failure.errors, 1)}\n`);
+    unbuilt.set(s.name, `${formatDiagnostics(failure.errors)}\n\n${lastLines(r.tail, 6)}`);
   }
   return unbuilt;
 }

@@ -7,7 +7,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AccelMode } from '../accel.ts';
-import type { JobResult, StageName } from '../../../services/domain/job.ts';
+import type { VerdictPolicy } from '../../../services/domain/compare.ts';
+import type { JobEvent, JobResult, StageName } from '../../../services/domain/job.ts';
 import { ByteBudget } from '../../../services/domain/limits.ts';
 import type { Status } from '../../../services/domain/status.ts';
 import type { ArtifactsDir } from '../sandbox.ts';
@@ -31,8 +32,8 @@ export interface ExecutorSettings {
     cpus: number;
     pids: number;
     accel: AccelMode;
-    /** How many times a test whose outcome differs from the base is re-run on each kernel. */
-    reruns: number;
+    /** The flake rule: how often a differing test is re-run on each kernel, and when it is blamed. */
+    verdict: VerdictPolicy;
     /** No file in a job container grows past this (RLIMIT_FSIZE). */
     fileSizeBytes: number;
     /** The tmpfs at /tmp. */
@@ -45,11 +46,6 @@ export interface ExecutorSettings {
     artifactLimitBytes: number;
   };
 }
-
-export type JobEvent =
-  | { type: 'stage-start'; stage: StageName }
-  | { type: 'stage-end'; stage: StageName; status: Status; durationMs: number; summary: string }
-  | { type: 'log'; stage: StageName; text: string };
 
 /** Thrown inside a stage to end the job with a verdict for that stage. */
 export class StageOutcome extends Error {

@@ -85,7 +85,7 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
     const live = job.status === 'queued' || job.status === 'running';
     const timeline = html`<ol class="timeline" id="timeline">${stages.map((s) => html`<li data-stage="${s.stage}">${s.stage} ${badge(s.status)} ${duration(s.durationMs)}<br><span class="muted">${s.summary}</span></li>`)}</ol>`;
     // Blamed first, then what differs, then the rest, each in suite/test order.
-    const rank: Record<Comparison, number> = { 'new-failure': 0, 'no-base': 1, flaky: 2, 'pre-existing': 3, fixed: 4, unchanged: 5 };
+    const rank: Record<Comparison, number> = { 'new-failure': 0, 'now-skips': 1, 'now-missing': 2, unconfirmed: 3, 'no-base': 4, flaky: 5, 'pre-existing': 6, fixed: 7, unchanged: 8 };
     const ordered = [...tests].sort((a, b) => rank[a.comparison] - rank[b.comparison]);
     const runs = (t: ComparedResult): string => (t.baseRuns ? `${formatTally(t.seriesRuns)} / ${formatTally(t.baseRuns)}` : formatTally(t.seriesRuns));
     const results = tests.length === 0 ? html`<p class="muted">No test results${live ? ' yet' : ''}.</p>` : html`
@@ -94,6 +94,11 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       </tbody></table>`;
     const cmp = r?.base ?? null;
     const baseInfo = cmp === null ? '' : html`<p id="base-comparison">Compared with the base <code>${cmp.commit.slice(0, 12)}</code>: ${cmp.suites.map((b) => html`${b.suite} ${b.source === 'cached' && b.jobId ? html`(cached from <a href="/jobs/${b.jobId}">${b.jobId}</a>)` : html`(${b.summary})`} `)}${cmp.rerun ? html`· ${cmp.rerun.tests} differing test(s) re-run ${cmp.rerun.times} time(s) on both kernels` : ''}</p>`;
+    const splats = r?.splats ?? [];
+    const splatTable = splats.length === 0 ? '' : html`<h2>Kernel splats, per boot</h2>
+      <table id="splats"><thead><tr><th>Splat</th><th>Fingerprint</th><th>Series boots</th><th>Base boots</th><th>Against base</th><th>Came in</th></tr></thead><tbody>
+      ${splats.map((x) => html`<tr class="cmp-${x.comparison}"><td>${x.title}</td><td><code>${x.fingerprint}</code></td><td>${x.series.fails} of ${x.series.runs}</td><td>${x.base ? `${x.base.fails} of ${x.base.runs}` : '-'}</td><td>${x.comparison}</td><td>${x.landed.join(', ')}</td></tr>`)}
+      </tbody></table>`;
     const crashes = (r?.crashes ?? []).map((c) => html`<h3>${c.title}</h3><p>fingerprint <code>${c.fingerprint}</code>${c.culprit ? html`, culprit <code>${c.culprit}</code>` : ''}</p><pre>${c.excerpt}</pre>`);
     const artifacts = (r?.artifacts ?? []).map((name) => html`<li><a href="/api/v1/jobs/${job.id}/artifacts/${name}">${name}</a></li>`);
     const logUrl = `/api/v1/jobs/${job.id}/log`;
@@ -104,6 +109,8 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       <p>${job.summary}</p>
       <h2>Stages</h2>${timeline}
       <h2>Results</h2>${baseInfo}${results}
+      ${splatTable}
+      ${(r?.ktapProblems ?? []).length > 0 ? html`<h2>KTAP problems</h2><p class="muted">line numbers refer to ktap.txt</p><pre id="ktap-problems">${(r?.ktapProblems ?? []).join('\n')}</pre>` : ''}
       ${crashes.length > 0 ? html`<h2>Crashes</h2>${crashes}` : ''}
       <h2>Log</h2><p class="muted"><a href="${logUrl}">whole log as text</a></p><pre class="log" id="log" data-src="${logUrl}" data-live="${live ? '1' : '0'}"></pre>
       ${artifacts.length > 0 ? html`<h2>Artifacts</h2><ul>${artifacts}</ul>` : ''}

@@ -12,7 +12,7 @@ import { isAdmin, rateLimitKey } from '../plugins/auth.ts';
 import type { JobQueue } from '../../queue/job-queue.ts';
 import type { JobLogs, LogEntry } from '../../queue/logs.ts';
 import type { JobStatus, Store } from '../../store/db.ts';
-import { BaseComparisonView, ErrorBody, JobSummary, Paging, Status, TestResultView, testResultView } from '../schemas.ts';
+import { BaseComparisonView, ErrorBody, JobSummary, Paging, SplatView, Status, TestResultView, splatView, testResultView } from '../schemas.ts';
 import { jobView } from '../views.ts';
 
 export interface JobRoutesOptions {
@@ -73,6 +73,10 @@ const JobDetail = Type.Intersect([JobSummary, Type.Object({
   /** How the results were compared with the base kernel; null before the tests ran. */
   baseComparison: Type.Union([BaseComparisonView, Type.Null()]),
   crashes: Type.Array(Type.Object({ kind: Type.String(), title: Type.String(), fingerprint: Type.String(), culprit: Type.Union([Type.String(), Type.Null()]), frames: Type.Array(Type.String()) })),
+  /** Each splat fingerprint counted per boot on both kernels and judged like a test (boots for runs). */
+  splats: Type.Array(SplatView),
+  /** What was wrong with the structure of the series' KTAP output (line numbers are ktap.txt's). */
+  ktapProblems: Type.Array(Type.String()),
   artifacts: Type.Array(Type.Object({ name: Type.String(), url: Type.String() })),
   log: Type.String(),
 })]);
@@ -107,6 +111,8 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
       results: tests.map(testResultView),
       baseComparison: r?.base ?? null,
       crashes: (r?.crashes ?? []).map((c) => ({ kind: c.kind, title: c.title, fingerprint: c.fingerprint, culprit: c.culprit, frames: c.frames })),
+      splats: (r?.splats ?? []).map(splatView),
+      ktapProblems: r?.ktapProblems ?? [],
       artifacts: (r?.artifacts ?? []).map((name) => ({ name, url: `/api/v1/jobs/${job.id}/artifacts/${name}` })),
       log: `/api/v1/jobs/${job.id}/log`,
     };

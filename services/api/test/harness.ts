@@ -7,7 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { Registry } from 'prom-client';
-import { loadCatalogs } from '../../cli/wiring.ts';
+import { loadCatalogs } from '../../catalog/load.ts';
 import { loadConfig } from '../../config/config.ts';
 import { Intake } from '../../intake/intake.ts';
 import { JobQueue } from '../../queue/job-queue.ts';

@@ -1,24 +1,33 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flattenKtap, parseKtap, parseResultLine, statusOf, type KtapDocument, type KtapTest } from '../ktap.ts';
-import { goldenInputs } from './golden-cases.ts';
+import { judgeGuestRun } from '../job.ts';
+import {
+  flattenKtap,
+  KTAP_CUT_MARKER,
+  KTAP_PROBLEMS_SHOWN,
+  ktapProblemLines,
+  parseKtap,
+  parseResultLine,
+  statusOf,
+  type KtapDocument,
+  type KtapTest,
+} from '../ktap.ts';
+import { assertGolden, GOLDEN_CASES, goldenInputs } from './golden-cases.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'ktap');
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 // Golden files: NAME.ktap in, NAME.json out ({ document, flat }). With
-// UPDATE_GOLDEN=1 the expected files are rewritten: read every one after.
-for (const file of goldenInputs(GOLDEN, '.ktap')) {
+// UPDATE_GOLDEN=1 the expected files are rewritten (not under CI): read
+// every one after.
+for (const file of goldenInputs(GOLDEN, '.ktap', GOLDEN_CASES.ktap)) {
   const name = file.slice(0, -'.ktap'.length);
   test(`golden ktap: ${name}`, () => {
     const document = parseKtap(readFileSync(join(GOLDEN, file), 'utf8'));
-    const actual = { document, flat: flattenKtap(document) };
-    const expectedPath = join(GOLDEN, `${name}.json`);
-    if (UPDATE) writeFileSync(expectedPath, `${JSON.stringify(actual, null, 2)}\n`);
-    assert.ok(existsSync(expectedPath), `missing ${expectedPath} (run with UPDATE_GOLDEN=1, then review it)`);
-    assert.deepStrictEqual(actual, JSON.parse(readFileSync(expectedPath, 'utf8')));
+    assertGolden(join(GOLDEN, `${name}.json`), { document, flat: flattenKtap(document) });
   });
 }
 
@@ -42,14 +51,14 @@ function shape(tests: readonly KtapTest[]): string {
     .join(' ');
 }
 
-test('status mapping follows the directive, then ok / not ok', () => {
+test('status mapping follows ktap.rst: SKIP with either result, XFAIL and TODO fall back to ok / not ok', () => {
   assert.equal(statusOf(true, null), 'PASS');
   assert.equal(statusOf(false, null), 'FAIL');
   assert.equal(statusOf(true, 'SKIP'), 'SKIP');
   assert.equal(statusOf(false, 'SKIP'), 'SKIP');
   assert.equal(statusOf(true, 'XFAIL'), 'PASS');
-  assert.equal(statusOf(false, 'XFAIL'), 'PASS');
-  assert.equal(statusOf(false, 'TODO'), 'SKIP');
+  assert.equal(statusOf(false, 'XFAIL'), 'FAIL', 'XFAIL counts as a pass only with "ok"');
+  assert.equal(statusOf(false, 'TODO'), 'FAIL', 'TODO is not recognized in KTAP: the result stands');
   assert.equal(statusOf(true, 'TODO'), 'PASS');
   assert.equal(statusOf(false, 'TIMEOUT'), 'ERROR');
   assert.equal(statusOf(true, 'TIMEOUT'), 'ERROR');
@@ -458,4 +467,286 @@ test('lines before the top-level version line are not part of the document', () 
   const doc = parseKtap(['ok 1 not-a-test', 'garbage', 'TAP version 13', '1..1', 'ok 1 real'].join('\n'));
   assert.equal(shape(doc.tests), 'real:PASS');
   assert.equal(only(doc.tests).line, 5);
+});
+
+// ---------------------------------------------------------------------------
+// Issue 11: KTAP edge cases, and suites marked in the guest output.
+
+const GUEST_LIB = join(import.meta.dirname, '..', '..', '..', 'images', 'guest', 'lib', 'ktap.sh');
+const GUEST_INIT = join(import.meta.dirname, '..', '..', '..', 'images', 'guest', 'init');
+
+/**
+ * Runs SCRIPT in sh with the guest's lib/ktap.sh sourced ("$1" is a scratch
+ * folder). The guest's shell is busybox's; the host's sh and awk are POSIX
+ * too, and the script uses nothing else.
+ */
+function guestSh(script: string, input = ''): string {
+  const dir = mkdtempSync(join(tmpdir(), 'patchbay-ktap-sh-'));
+  try {
+    return execFileSync('sh', ['-c', `. "$0" && ${script}`, GUEST_LIB, dir], { input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The guest's document as init prints it: SUITES' blocks, each with its top-level result if it has one. */
+function guestDocument(blocks: ReadonlyArray<{ suite: string; output: string[]; result: string | null }>): string {
+  const lines = ['KTAP version 1', `1..${blocks.length}`];
+  blocks.forEach((b, i) => {
+    lines.push(`    # Subtest: ${b.suite}`, ...b.output.map((l) => `    ${l}`));
+    if (b.result !== null) lines.push(b.result.replace('$i', String(i + 1)));
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+const rows = (doc: KtapDocument): string[] => flattenKtap(doc).map((r) => `${r.path.join('/')}=${r.status}`);
+
+test('case 1: a passing test whose own output reads "1..3" and "ok 1 foo" gets no subtests and no (missing) rows', () => {
+  // lib/ktap.sh puts a test's output behind "# "; no version line came, so
+  // it is the test's free-form output, not a nested KTAP document.
+  const doc = parseKtap(
+    guestDocument([
+      {
+        suite: 'kbuf',
+        output: ['KTAP version 1', '1..2', '# 1..3', '# ok 1 foo', '# not ok 2 bar', '# chatty: done', 'ok 1 chatty.t # time=0.2s', 'ok 2 quiet.t # time=0.1s'],
+        result: 'ok $i kbuf',
+      },
+    ]),
+  );
+  assert.deepEqual(doc.problems, []);
+  assert.deepEqual(rows(doc), ['kbuf/chatty.t=PASS', 'kbuf/quiet.t=PASS']);
+  assert.deepEqual(at(only(doc.tests).children, 0).diagnostics, ['1..3', 'ok 1 foo', 'not ok 2 bar', 'chatty: done']);
+});
+
+test('case 1: a test\'s own KTAP behind "# " nests from its version line; what it printed before that stays diagnostics', () => {
+  const doc = parseKtap(
+    [
+      'KTAP version 1',
+      '1..1',
+      '# ok 1 not-a-subtest',
+      '# TAP version 13',
+      '# 1..2',
+      '# ok 1 fusectl.abort',
+      '# not ok 2 fusectl.other',
+      'not ok 1 fusectl_test # exit=1 time=1.0s',
+    ].join('\n'),
+  );
+  assert.deepEqual(doc.problems, []);
+  assert.equal(shape(doc.tests), 'fusectl_test:FAIL[fusectl.abort:PASS fusectl.other:FAIL]');
+  assert.deepEqual(only(doc.tests).diagnostics, ['ok 1 not-a-subtest']);
+});
+
+test('case 2: "not ok # XFAIL" and "not ok # TODO" are FAIL; "ok # XFAIL" and "ok # SKIP" are PASS and SKIP', () => {
+  const doc = parseKtap(
+    ['KTAP version 1', '1..5', 'ok 1 a # XFAIL known', 'not ok 2 b # XFAIL known', 'not ok 3 c # TODO later', 'ok 4 d # SKIP', 'not ok 5 e # SKIP why'].join('\n'),
+  );
+  assert.deepEqual(doc.problems, []);
+  assert.equal(shape(doc.tests), 'a:PASS b:FAIL c:FAIL d:SKIP e:SKIP');
+});
+
+test('case 2: "ok" over a subtest plan "1..0 # SKIP why" is SKIP with that reason', () => {
+  // The selftests suite when the series touches no selftests, as init nests it.
+  const doc = parseKtap(
+    guestDocument([
+      { suite: 'selftests', output: ['KTAP version 1', '1..0 # SKIP the series adds or changes no io_uring or FUSE selftests'], result: 'ok $i selftests' },
+      // A kselftest program that skipped whole, run by lib/ktap.sh, which saw exit 0.
+      { suite: 'fuse', output: ['KTAP version 1', '1..1', '# TAP version 13', '# 1..0 # SKIP no /dev/fuse', 'ok 1 fusectl_test # time=0.1s'], result: 'ok $i fuse' },
+    ]),
+  );
+  assert.deepEqual(doc.problems, []);
+  assert.deepEqual(
+    flattenKtap(doc).map((r) => [r.path.join('/'), r.status, r.detail]),
+    [
+      ['selftests', 'SKIP', 'the series adds or changes no io_uring or FUSE selftests'],
+      ['fuse/fusectl_test', 'SKIP', 'no /dev/fuse (time=0.1s)'],
+    ],
+  );
+  // "not ok" over the same plan stays a failure.
+  const failed = parseKtap(['KTAP version 1', '1..1', '  KTAP version 1', '  1..0 # SKIP no fuse', 'not ok 1 t # exit=1'].join('\n'));
+  assert.equal(only(failed.tests).status, 'FAIL');
+});
+
+test('case 2: "ok" with TIMEOUT or ERROR is ERROR, and a problem says the line is off', () => {
+  const doc = parseKtap(['KTAP version 1', '1..3', 'ok 1 a # TIMEOUT 30 seconds', 'ok 2 b # ERROR no ring', 'not ok 3 c # TIMEOUT 30 seconds'].join('\n'));
+  assert.equal(shape(doc.tests), 'a:ERROR b:ERROR c:ERROR');
+  assert.deepEqual(doc.problems, [
+    'line 3: "ok" with the TIMEOUT directive (ktap.rst pairs it with "not ok"): taken as ERROR',
+    'line 4: "ok" with the ERROR directive (ktap.rst pairs it with "not ok"): taken as ERROR',
+  ]);
+});
+
+/** A kselftest program's output: N subtests, the given ones failing, with two lines of chatter each. */
+function kselftestOutput(n: number, failing: readonly number[]): string {
+  const out = ['TAP version 13', `1..${n}`];
+  for (let i = 1; i <= n; i++) {
+    out.push(`# RUN t${i}: doing something rather verbose for the log, line ${i}`, `# more output for ${i}`);
+    out.push(`${failing.includes(i) ? 'not ok' : 'ok'} ${i} t${i}`);
+  }
+  out.push(`# Totals: pass:${n - failing.length} fail:${failing.length}`);
+  return `${out.join('\n')}\n`;
+}
+
+test('case 3: lib/ktap.sh keeps a failing test\'s output up to 64 KiB, head and tail, and every KTAP line: failing subtests keep their names', () => {
+  const output = kselftestOutput(3000, [5, 2990]);
+  assert.ok(output.length > 300_000);
+  const shown = guestSh('cat > "$1/out" && ktap_output "$1/out" fail', output);
+  const diag = shown.split('\n').filter((l) => l !== '' && !/^# (TAP version|1\.\.|(not )?ok )/.test(l));
+  const marker = diag.find((l) => l.startsWith('# patchbay: diagnostics cut: '));
+  assert.ok(marker, 'a line says where diagnostics went');
+  assert.ok(diag.join('\n').length <= 65_536 + marker.length + 2 * diag.length, 'diagnostics: 64 KiB, plus "# " a line and the marker');
+  assert.ok(shown.includes('# RUN t1: ') && shown.includes('# Totals: pass:2998 fail:2'), 'the head and the tail are kept');
+  const doc = parseKtap(['KTAP version 1', '1..1', shown.trimEnd(), 'not ok 1 big_kselftest # exit=1 time=9.0s'].join('\n'));
+  assert.deepEqual(doc.problems, []);
+  const prog = only(doc.tests);
+  assert.equal(prog.children.length, 3000);
+  assert.deepEqual(
+    flattenKtap(doc).filter((r) => r.status !== 'PASS').map((r) => r.path.join('/')),
+    ['big_kselftest/t5', 'big_kselftest/t2990'],
+  );
+});
+
+test('case 3: lib/ktap.sh keeps a passing test\'s last 40 diagnostic lines and every KTAP line: the same rows as when it fails', () => {
+  const output = kselftestOutput(3000, []);
+  const shown = guestSh('cat > "$1/out" && ktap_output "$1/out" pass', output);
+  const lines = shown.trimEnd().split('\n');
+  assert.match(lines[2] ?? '', /^# patchbay: diagnostics cut: 5961 of 9003 lines \(\d+ bytes\) not shown from here on; KTAP lines are kept$/);
+  assert.equal(lines.filter((l) => !/^# (TAP version|1\.\.|(not )?ok )/.test(l)).length, 40 + 1);
+  const doc = parseKtap(['KTAP version 1', '1..1', shown.trimEnd(), 'ok 1 big_kselftest # time=9.0s'].join('\n'));
+  assert.deepEqual(doc.problems, []);
+  assert.equal(flattenKtap(doc).length, 3000);
+  // A short output comes back whole, each line behind "# ".
+  assert.equal(guestSh('printf "a\\n  b\\n\\nlast" > "$1/out" && ktap_output "$1/out" fail'), '# a\n#   b\n# \n# last\n');
+  assert.equal(guestSh(': > "$1/out" && ktap_output "$1/out" pass'), '');
+});
+
+test('case 3: past its cap of KTAP lines lib/ktap.sh says the output was cut; the parser then makes no (missing) tests', () => {
+  const output = kselftestOutput(50, [3]);
+  const shown = guestSh('cat > "$1/out" && KTAP_OUT_KTAP=200 && ktap_output "$1/out" fail', output);
+  assert.match(shown, /^# patchbay: output cut: \d+ KTAP lines \(\d+ bytes\) not shown from here on: the results among them are missing$/m);
+  const text = ['KTAP version 1', '1..1', shown.trimEnd(), 'not ok 1 prog # exit=1'].join('\n');
+  const doc = parseKtap(text);
+  const prog = only(doc.tests);
+  assert.ok(prog.children.length > 0 && prog.children.length < 50);
+  assert.ok(!prog.children.some((c) => c.name === '(missing)'), shape(prog.children));
+  const cutLine = text.split('\n').findIndex((l) => l.startsWith(`# ${KTAP_CUT_MARKER}`)) + 1;
+  assert.deepEqual(doc.problems, [
+    `prog: plan 1..50 but ${prog.children.length} results: ${50 - prog.children.length} not listed, the output was cut by the guest at line ${cutLine}`,
+  ]);
+  assert.deepEqual(
+    flattenKtap(doc).filter((r) => r.status !== 'PASS').map((r) => r.path.join('/')),
+    ['prog/t3'],
+  );
+});
+
+test('case 3: after a cut, results that jump ahead are no "out of order" problem; without the marker they are', () => {
+  const lines = (marker: string): string =>
+    ['KTAP version 1', '1..1', '# TAP version 13', '# 1..9', '# ok 1 a', marker, '# ok 8 h', '# ok 9 i', 'ok 1 prog'].join('\n');
+  assert.deepEqual(parseKtap(lines(`# ${KTAP_CUT_MARKER} 6 KTAP lines (60 bytes) not shown from here on`)).problems, [
+    'prog: plan 1..9 but 3 results: 6 not listed, the output was cut by the guest at line 6',
+  ]);
+  const plain = parseKtap(lines('# some chatter'));
+  assert.ok(plain.problems.some((p) => p.includes('test number 8 out of order')), plain.problems.join('\n'));
+  assert.ok(plain.problems.some((p) => p.includes('6 missing')), plain.problems.join('\n'));
+});
+
+test('case 4: ktapProblemLines shows at most 20 problems, the last line counting the rest (with those the parser did not list)', () => {
+  assert.equal(KTAP_PROBLEMS_SHOWN, 20);
+  assert.deepEqual(ktapProblemLines([]), []);
+  const few = ['line 4: duplicate test number 1', 'plan 1..2 but 3 results'];
+  assert.deepEqual(ktapProblemLines(few), few);
+  const many = Array.from({ length: 25 }, (_, i) => `problem ${i + 1}`);
+  const shown = ktapProblemLines(many);
+  assert.equal(shown.length, 20);
+  assert.equal(shown[18], 'problem 19');
+  assert.equal(shown[19], '... and 6 more problems');
+  assert.deepEqual(ktapProblemLines([...many.slice(0, 3), '1000 more problems not listed', 'a note']), [
+    'problem 1',
+    'problem 2',
+    'problem 3',
+    'a note',
+    '... and 1000 more problems',
+  ]);
+  assert.equal(ktapProblemLines([`x${'y'.repeat(1000)}`])[0]?.length, 300);
+  // Real problems from a guest document, as judgeGuestRun would show them.
+  const doc = parseKtap(guestDocument([{ suite: 'kbuf', output: ['KTAP version 1', '1..3', 'ok 1 a'], result: null }]));
+  assert.deepEqual(ktapProblemLines(doc.problems), [
+    'line 3: subtest block "kbuf" has no result line (output truncated?)',
+    'kbuf: plan 1..3 but 1 result: 2 missing (output truncated?)',
+  ]);
+});
+
+test('case 5: "# Subtest: NAME" before the nested version line (init) or after it (ktap.rst, KUnit) names the block', () => {
+  for (const order of [['# Subtest: kbuf', 'KTAP version 1'], ['KTAP version 1', '# Subtest: kbuf']]) {
+    const doc = parseKtap(['KTAP version 1', '1..1', ...order.map((l) => `    ${l}`), '    1..1', '    ok 1 a', 'ok 1 kbuf'].join('\n'));
+    assert.deepEqual(doc.problems, [], order.join(', '));
+    assert.equal(shape(doc.tests), 'kbuf:PASS[a:PASS]');
+    assert.deepEqual(only(doc.tests).diagnostics, []);
+  }
+});
+
+test('case 5: init nests each suite under "# Subtest: SUITE" (ktap_nest), to the console and the KTAP channel alike', () => {
+  const out = guestSh('ktap_nest kbuf 3> "$1/ch" && printf "%s" "--channel--" && cat "$1/ch"', 'KTAP version 1\n1..1\n  indented stays\nok 1 a');
+  const [console, channel] = out.split('--channel--');
+  assert.equal(console, '    # Subtest: kbuf\n    KTAP version 1\n    1..1\n      indented stays\n    ok 1 a\n', 'a last line without a newline is kept');
+  assert.equal(channel, console);
+  const init = readFileSync(GUEST_INIT, 'utf8');
+  assert.match(init, /^\. \/patchbay\/lib\/ktap\.sh$/m);
+  assert.match(init, /\) 3>&- \\\n\s+\| ktap_nest "\$s"\n/, 'every suite\'s output goes through ktap_nest');
+});
+
+const initLines = ['[    1.587389] Run /init as init process', 'patchbay: init started, kernel 7.1.8+'];
+
+test('case 5: a suite the guest died in keeps its rows under its own name; the suites after it are "not run"', () => {
+  // smoke finished; kbuf was at its second test when the kernel panicked.
+  const ktap = guestDocument([
+    { suite: 'smoke', output: ['KTAP version 1', '1..1', 'ok 1 io_uring_setup'], result: 'ok $i smoke' },
+    { suite: 'kbuf', output: ['KTAP version 1', '1..3', 'ok 1 buf-ring.t # time=0.1s'], result: null },
+  ]).replace('1..2', '1..3');
+  const consoleLog = [
+    ...initLines,
+    'patchbay: suite smoke start (timeout 60s)',
+    'patchbay: suite smoke end (exit 0)',
+    'patchbay: suite kbuf start (timeout 600s)',
+    '[    3.000000] patchbay: test kbuf/buf-ring.t start',
+    '[    3.000000] patchbay: test kbuf/buf-ring.t end',
+    '[    3.100000] patchbay: test kbuf/kbuf-unregister-busy start',
+    '[    3.200000] Kernel panic - not syncing: Fatal exception',
+  ].join('\n');
+  const v = judgeGuestRun({ consoleLog, ktap, exitCode: 0, timedOut: false, timeoutSeconds: 600, suites: ['smoke', 'kbuf', 'fuse'] });
+  const got = v.results.map((r) => `${r.suite}/${r.test}=${r.status}`);
+  assert.ok(!got.some((r) => r.startsWith('(truncated)') || r.startsWith('(missing)')), got.join(', '));
+  for (const want of ['smoke/io_uring_setup=PASS', 'kbuf/buf-ring.t=PASS', 'kbuf/(missing) #2=ERROR', 'kbuf/(missing) #3=ERROR', 'fuse/(suite)=ERROR']) {
+    assert.ok(got.includes(want), `${want} in ${got.join(', ')}`);
+  }
+  assert.match(v.results.find((r) => r.suite === 'fuse')?.detail ?? '', /^not run/);
+});
+
+test('case 5: a suite block that ends with all its results but no result line of its own is an ERROR row of that suite', () => {
+  const ktap = guestDocument([{ suite: 'smoke', output: ['KTAP version 1', '1..1', 'ok 1 io_uring_setup'], result: null }]);
+  const v = judgeGuestRun({ consoleLog: [...initLines, 'patchbay: suite smoke start (timeout 60s)'].join('\n'), ktap, exitCode: null, timedOut: true, timeoutSeconds: 120, suites: ['smoke'] });
+  const suiteRow = v.results.find((r) => r.suite === 'smoke' && r.test === '(suite)');
+  assert.equal(suiteRow?.status, 'ERROR', JSON.stringify(v.results));
+  assert.match(suiteRow.detail, /no result line in output/);
+  assert.equal(v.results.find((r) => r.test === 'io_uring_setup')?.suite, 'smoke');
+});
+
+test('case 5: re-runs: a suite listed twice, the guest dying in its second run, files both runs under the suite, in order', () => {
+  const ktap = guestDocument([
+    { suite: 'kbuf', output: ['KTAP version 1', '1..1', 'not ok 1 buf-ring.t # exit=1'], result: 'ok $i kbuf' },
+    { suite: 'kbuf', output: ['KTAP version 1', '1..1'], result: null },
+  ]);
+  const v = judgeGuestRun({ consoleLog: [...initLines, 'patchbay: suite kbuf start', 'patchbay: suite kbuf end (exit 0)', 'patchbay: suite kbuf start'].join('\n'), ktap, exitCode: 0, timedOut: false, timeoutSeconds: 600, suites: ['kbuf', 'kbuf'] });
+  assert.deepEqual(
+    v.results.map((r) => `${r.suite}/${r.test}=${r.status}`),
+    ['kbuf/buf-ring.t=FAIL', 'kbuf/(missing)=ERROR'],
+  );
+});
+
+test('case 5: KTAP from an older init (no "# Subtest:" lines): an unfinished block is the suite at its position', () => {
+  const ktap = 'KTAP version 1\n1..2\n    KTAP version 1\n    1..1\n    ok 1 a\nok 1 smoke\n    KTAP version 1\n    1..2\n    ok 1 buf-ring.t\n';
+  const v = judgeGuestRun({ consoleLog: [...initLines, 'patchbay: suite kbuf start'].join('\n'), ktap, exitCode: 0, timedOut: false, timeoutSeconds: 600, suites: ['smoke', 'kbuf'] });
+  assert.deepEqual(
+    v.results.map((r) => `${r.suite}/${r.test}=${r.status}`),
+    ['smoke/a=PASS', 'kbuf/buf-ring.t=PASS', 'kbuf/(missing)=ERROR'],
+  );
 });

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchbayError } from '../errors.ts';
 import { parseMailDate, parseMbox, parseMessage, splitMbox, toMboxrd } from '../mbox.ts';
 import { errorCodeOf } from './error-code.ts';
+import { GOLDEN_CASES, goldenInputs } from './golden-cases.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'mbox');
 const SEP = 'From mboxrd@z Thu Jan  1 00:00:00 1970\n';
@@ -263,21 +264,20 @@ test('body: a non-text single part has no body text', () => {
 });
 
 // ---------------------------------------------------------------------------
-// Golden mbox files: every one that parses re-reads byte-identically.
+// Golden mbox files (exactly the cases listed in golden-cases.ts): every
+// one that parses re-reads byte-identically; every malformed-* one is
+// refused as MBOX_MALFORMED.
 
-const goldenFiles = readdirSync(GOLDEN).filter((f) => f.endsWith('.mbox')).sort();
-
-for (const file of goldenFiles) {
+for (const file of goldenInputs(GOLDEN, '.mbox', GOLDEN_CASES.mbox)) {
   const data = readFileSync(join(GOLDEN, file), 'latin1');
-  let messages;
-  try {
-    messages = parseMbox(data);
-  } catch (e) {
-    if (e instanceof PatchbayError && file.startsWith('malformed-')) continue;
-    throw e;
+  if (file.startsWith('malformed-')) {
+    test(`malformed: ${file}`, () => {
+      assert.equal(code(() => parseMbox(data)), 'MBOX_MALFORMED');
+    });
+    continue;
   }
   test(`round trip: ${file}`, () => {
-    assert.ok(!file.startsWith('malformed-'), 'a malformed-* fixture must not parse');
+    const messages = parseMbox(data);
     const again = parseMbox(toMboxrd(messages));
     assert.deepEqual(again.map((m) => m.raw), messages.map((m) => m.raw));
     assert.deepEqual(again.map((m) => m.body), messages.map((m) => m.body));

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { loadCatalogs } from '../../cli/wiring.ts';
+import { loadCatalogs } from '../../catalog/load.ts';
 import { loadConfig } from '../../config/config.ts';
 import { closeRedis, createRedis, isRedisFull } from '../../queue/redis.ts';
 import { type RedisServer, startRedisServer } from '../../queue/test/redis-server.ts';

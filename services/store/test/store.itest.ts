@@ -21,8 +21,8 @@ import { startPostgres } from './postgres-server.ts';
 const unchanged: Pick<ComparedResult, 'baseStatus' | 'comparison' | 'seriesRuns' | 'baseRuns'> = {
   baseStatus: 'PASS',
   comparison: 'unchanged',
-  seriesRuns: { fails: 0, runs: 1 },
-  baseRuns: { fails: 0, runs: 1 },
+  seriesRuns: { runs: 1, fails: 0, skips: 0, missing: 0 },
+  baseRuns: { runs: 1, fails: 0, skips: 0, missing: 0 },
 };
 
 /** Every byte 0x80..0xff, as the latin1 "binary string" MailMessage.raw holds. */
@@ -105,11 +105,12 @@ function jobResult(jobId: string, overrides: Partial<JobResult> = {}): JobResult
         detail: 'got -22\u0000 from the console',
         baseStatus: 'PASS',
         comparison: 'new-failure',
-        seriesRuns: { fails: 4, runs: 4 },
-        baseRuns: { fails: 0, runs: 4 },
+        seriesRuns: { runs: 4, fails: 4, skips: 0, missing: 0 },
+        baseRuns: { runs: 4, fails: 0, skips: 0, missing: 0 },
       },
-      { suite: 'kbuf', test: 'kernel-warning', status: 'FAIL', detail: 'first', baseStatus: null, comparison: 'no-base', seriesRuns: { fails: 1, runs: 1 }, baseRuns: null },
-      { suite: 'kbuf', test: 'kernel-warning', status: 'FAIL', detail: 'second', baseStatus: null, comparison: 'no-base', seriesRuns: { fails: 1, runs: 1 }, baseRuns: null },
+      { suite: 'kbuf', test: 'send-zc', status: 'SKIP', detail: 'skipped: -EINVAL', baseStatus: 'PASS', comparison: 'now-skips', seriesRuns: { runs: 4, fails: 0, skips: 3, missing: 1 }, baseRuns: { runs: 4, fails: 0, skips: 0, missing: 0 } },
+      { suite: 'kbuf', test: 'kernel-warning', status: 'FAIL', detail: 'first', baseStatus: null, comparison: 'no-base', seriesRuns: { runs: 1, fails: 1, skips: 0, missing: 0 }, baseRuns: null },
+      { suite: 'kbuf', test: 'kernel-warning', status: 'FAIL', detail: 'second', baseStatus: null, comparison: 'no-base', seriesRuns: { runs: 1, fails: 1, skips: 0, missing: 0 }, baseRuns: null },
     ],
     base: { commit: 'a'.repeat(40), suites: [{ suite: 'kbuf', source: 'run', jobId: 'x', summary: 'run in this job' }], rerun: { tests: 1, times: 3 } },
     crashes: [],
@@ -391,16 +392,20 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
         ['apply', 'PASS', 300],
         ['test', 'FAIL', 5000],
       ]);
-      assert.deepEqual(stored.tests.map((t) => t.test), ['buf-ring', 'kernel-warning', 'kernel-warning (2)', 'recv-bundle']);
+      assert.deepEqual(stored.tests.map((t) => t.test), ['buf-ring', 'kernel-warning', 'kernel-warning (2)', 'recv-bundle', 'send-zc']);
+      // The counts of skipped and missing runs, and the comparisons that came with them, round-trip.
+      const zc = stored.tests.find((t) => t.test === 'send-zc');
+      assert.equal(zc?.comparison, 'now-skips');
+      assert.deepEqual([zc.seriesRuns, zc.baseRuns], [{ runs: 4, fails: 0, skips: 3, missing: 1 }, { runs: 4, fails: 0, skips: 0, missing: 0 }]);
       const bundle = stored.tests.find((t) => t.test === 'recv-bundle');
       assert.equal(bundle?.detail, 'got -22\uFFFD from the console');
       assert.equal(bundle.comparison, 'new-failure');
       assert.equal(bundle.baseStatus, 'PASS');
-      assert.deepEqual([bundle.seriesRuns, bundle.baseRuns], [{ fails: 4, runs: 4 }, { fails: 0, runs: 4 }]);
+      assert.deepEqual([bundle.seriesRuns, bundle.baseRuns], [{ runs: 4, fails: 4, skips: 0, missing: 0 }, { runs: 4, fails: 0, skips: 0, missing: 0 }]);
       assert.equal(stored.tests.find((t) => t.test === 'kernel-warning')?.baseRuns, null);
       const full = await store.jobs.get(job.id);
       assert.equal(full?.result?.status, 'FAIL');
-      assert.equal(full.result.results.length, 4);
+      assert.equal(full.result.results.length, 5);
 
       // Recording again replaces: one set of rows, the new one.
       const rerun = jobResult(job.id, {
