@@ -9,15 +9,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import tar from 'tar-stream';
 import { SuiteCatalog } from '../../../services/catalog/suites.ts';
 import { isPatchbayError } from '../../../services/domain/errors.ts';
-import type { ContainerRuntime, ContainerSpec, ExecOutcome, JobContainer } from '../docker.ts';
+import type { ExecOutcome } from '../docker.ts';
+import { ScriptedContainer, fakeSandbox } from './fake-container.ts';
 import { BOOT_EXIT, type GuestOutcome, bootScriptOutcome, guestEvidenceProblem, runGuest } from '../guest.ts';
-import { ArtifactsDir, Sandbox } from '../sandbox.ts';
+import { ArtifactsDir } from '../sandbox.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const golden = join(root, 'services', 'domain', 'test', 'golden', 'guest');
@@ -30,33 +29,9 @@ const smoke = SuiteCatalog.load(join(root, 'images', 'guest', 'suites')).select(
 const dir = mkdtempSync(join(tmpdir(), 'patchbay-guest-unit-'));
 after(() => { rmSync(dir, { recursive: true, force: true }); });
 
-/** A container whose boot.sh "ran" with the given outcome and left these files in its output folder. */
-class BootedContainer implements JobContainer {
-  readonly id = 'fake';
-  constructor(private readonly outcome: ExecOutcome, private readonly files: Record<string, string>) {}
-  start(): Promise<void> { return Promise.resolve(); }
-  stop(): Promise<void> { return Promise.resolve(); }
-  exec(): Promise<ExecOutcome> { return Promise.resolve(this.outcome); }
-  put(archive: Readable): Promise<void> { archive.resume(); return Promise.resolve(); }
-  archive(path: string): Promise<Readable | null> {
-    const body = this.files[path.slice(path.lastIndexOf('/') + 1)];
-    if (body === undefined) return Promise.resolve(null);
-    const pack = tar.pack();
-    pack.entry({ name: path.slice(path.lastIndexOf('/') + 1) }, body);
-    pack.finalize();
-    return Promise.resolve(pack);
-  }
-  diskUsage(): Promise<number> { return Promise.resolve(0); }
-  commit(): Promise<void> { return Promise.resolve(); }
-  dispose(): Promise<void> { return Promise.resolve(); }
-}
-
-const spec = { image: 'x', name: 'fake', labels: {}, mounts: [], memoryBytes: 1, cpus: 1, pids: 1, devices: [], fileSizeBytes: 1, tmpBytes: 1 } satisfies ContainerSpec;
-
 async function boot(outcome: ExecOutcome, files: Record<string, string>): Promise<GuestOutcome> {
-  const c = new BootedContainer(outcome, files);
-  const runtime: ContainerRuntime = { create: () => Promise.resolve(c) };
-  const box = await Sandbox.create(runtime, spec, [], { diskBytes: 1e12, diskCheckMs: 60_000, outputLimitBytes: 1 << 20 });
+  // boot.sh "ran" with the given outcome and left these files in its output folder.
+  const box = await fakeSandbox(new ScriptedContainer(() => outcome, files));
   const artifacts = ArtifactsDir.create(join(dir, 'jobs'), 'j');
   return runGuest(box, artifacts, { name: 'series', accel: 'tcg', kernel: '/job/out/bzImage', plan: smoke.map((suite) => ({ suite, tests: [] })), suiteExtra: null, bootTimeoutSeconds: 60 }, 1 << 20);
 }

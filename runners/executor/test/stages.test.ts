@@ -9,18 +9,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
-import tar from 'tar-stream';
 import { SuiteCatalog } from '../../../services/catalog/suites.ts';
 import { isPatchbayError } from '../../../services/domain/errors.ts';
 import type { JobResult } from '../../../services/domain/job.ts';
 import { parseMbox } from '../../../services/domain/mbox.ts';
 import { assembleSeries } from '../../../services/domain/series.ts';
-import type { ContainerRuntime, ContainerSpec, ExecOptions, ExecOutcome, JobContainer } from '../docker.ts';
+import type { ExecOutcome } from '../docker.ts';
+import { ScriptedContainer, fakeSandbox } from './fake-container.ts';
 import type { JobInput } from '../pipeline.ts';
-import { ArtifactsDir, Sandbox } from '../sandbox.ts';
+import { ArtifactsDir, type Sandbox } from '../sandbox.ts';
 import { applyStage } from '../stages/apply.ts';
 import { buildStage } from '../stages/build.ts';
 import { type ExecutorSettings, StageContext, StageOutcome } from '../stages/context.ts';
@@ -36,40 +35,10 @@ after(async () => {
 const catalog = SuiteCatalog.load(join(root, 'images', 'guest', 'suites'));
 const series = assembleSeries(parseMbox(readFileSync(join(root, 'fixtures', 'series', 'pass-kbuf-pin.mbox')).toString('latin1')));
 
-type Handler = (cmd: readonly string[], opts: ExecOptions) => ExecOutcome;
-
-/** A container whose commands answer as `handler` says, recording each. */
-class ScriptedContainer implements JobContainer {
-  readonly id = 'fake';
-  readonly commands: string[] = [];
-  constructor(private readonly handler: Handler, private readonly files: Record<string, string> = {}) {}
-  start(): Promise<void> { return Promise.resolve(); }
-  stop(): Promise<void> { return Promise.resolve(); }
-  exec(cmd: readonly string[], opts: ExecOptions = {}): Promise<ExecOutcome> {
-    this.commands.push(cmd.map((a) => a.replace(/^\/opt\/patchbay\/stages\//, '')).join(' '));
-    return Promise.resolve(this.handler(cmd, opts));
-  }
-  put(archive: Readable): Promise<void> { archive.resume(); return Promise.resolve(); }
-  archive(path: string): Promise<Readable | null> {
-    const name = path.slice(path.lastIndexOf('/') + 1);
-    const body = this.files[name];
-    if (body === undefined) return Promise.resolve(null);
-    const pack = tar.pack();
-    pack.entry({ name }, body);
-    pack.finalize();
-    return Promise.resolve(pack);
-  }
-  diskUsage(): Promise<number> { return Promise.resolve(0); }
-  commit(): Promise<void> { return Promise.resolve(); }
-  dispose(): Promise<void> { return Promise.resolve(); }
-}
-
-const spec = { image: 'x', name: 'fake', labels: {}, mounts: [], memoryBytes: 1, cpus: 1, pids: 1, devices: [], fileSizeBytes: 1, tmpBytes: 1 } satisfies ContainerSpec;
 const settings = { job: { applyTimeoutSeconds: 60, buildTimeoutSeconds: 600, logLimitBytes: 1 << 20, artifactLimitBytes: 1 << 20 } } as unknown as ExecutorSettings;
 
 async function setup(c: ScriptedContainer): Promise<{ box: Sandbox; ctx: StageContext; result: JobResult }> {
-  const runtime: ContainerRuntime = { create: () => Promise.resolve(c) };
-  const box = await Sandbox.create(runtime, spec, [], { diskBytes: 1e12, diskCheckMs: 60_000, outputLimitBytes: 1 << 20 });
+  const box = await fakeSandbox(c);
   const result = { buildMode: null, buildErrors: [], applyFailure: null } as unknown as JobResult;
   const artifacts = ArtifactsDir.create(join(dir, 'jobs'), 'j');
   const ctx = new StageContext('j', settings, pino({ level: 'silent' }), artifacts, result, () => undefined, () => undefined);
