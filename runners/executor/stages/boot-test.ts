@@ -4,7 +4,7 @@
  * the base kernel, which boots only in the base sandbox.
  */
 import type { SuiteManifest } from '../../../services/catalog/suites.ts';
-import { comparedVerdict, withoutBase } from '../../../services/domain/compare.ts';
+import { type ComparedResult, comparedVerdict, withoutBase } from '../../../services/domain/compare.ts';
 import { GUEST_MARKERS, type TestResult } from '../../../services/domain/job.ts';
 import { SERIES_KERNEL, SERIES_SUITES_EXTRA, compareAgainstBase } from '../against-base.ts';
 import { runGuest } from '../guest.ts';
@@ -46,12 +46,10 @@ export async function bootAndTestStages(
   ctx.checkAborted();
   ctx.result.crashes = guest.crashes;
   ctx.result.ktapProblems = guest.ktapProblems;
-  const results: TestResult[] = [
-    ...guest.results,
-    ...[...unbuilt].map(([suite, tail]) => ({ suite, test: '(build)', status: 'FAIL' as const, detail: `building the suite from the tree under test failed:\n${tail}` })),
-  ];
+  const unbuiltRows: TestResult[] = [...unbuilt].map(([suite, tail]) => ({ suite, test: '(build)', status: 'FAIL' as const, detail: `building the suite from the tree under test failed:\n${tail}` }));
+  const results: TestResult[] = [...guest.results];
   if (!live.sawInit) {
-    ctx.result.results = withoutBase(results);
+    ctx.result.results = withoutBase([...results, ...unbuiltRows]);
     stages.end(guest.boot.status, guest.boot.summary);
     return;
   }
@@ -79,9 +77,21 @@ export async function bootAndTestStages(
     log: (t) => { ctx.event({ type: 'log', stage: 'test', text: t }); },
     checkAborted: () => { ctx.checkAborted(); },
   });
-  ctx.result.results = compared.results;
+  ctx.result.results = [...compared.results, ...unbuiltRows.map((r) => suiteBuildCompared(r, prepared.baseUnavailable.has(r.suite)))];
   ctx.result.splats = compared.splats;
   ctx.result.base = compared.base;
   const verdict = comparedVerdict(compared.results, compared.splats);
   stages.end(verdict.status, verdict.summary);
+}
+
+/**
+ * A suite the series' tree could not build, with a compiler diagnostic (a
+ * build without one is MISS before this): the base tree built the same
+ * suite, so the diagnostic is the series' (a compiler says the same again);
+ * when the base could not build it either, there is nothing to compare.
+ */
+function suiteBuildCompared(row: TestResult, baseUnavailable: boolean): ComparedResult {
+  const seriesRuns = { runs: 1, fails: 1, skips: 0, missing: 0 };
+  if (baseUnavailable) return { ...row, baseStatus: null, comparison: 'no-base', seriesRuns, baseRuns: null };
+  return { ...row, baseStatus: 'PASS', comparison: 'new-failure', seriesRuns, baseRuns: { runs: 1, fails: 0, skips: 0, missing: 0 } };
 }
