@@ -118,12 +118,28 @@ function outcomeOf(status: TestStatus): 'fail' | 'skip' | 'pass' {
   return status === 'SKIP' ? 'skip' : 'pass';
 }
 
+/** Each boot's rows by test key, built once: a guest may print many rows, and every test is tallied. */
+const rowsByKey = new WeakMap<BootEvidence, Map<string, TestResult[]>>();
+function rowsOf(boot: BootEvidence, k: string): readonly TestResult[] {
+  let index = rowsByKey.get(boot);
+  if (index === undefined) {
+    index = new Map();
+    for (const r of boot.results) {
+      const list = index.get(keyOf(r));
+      if (list) list.push(r);
+      else index.set(keyOf(r), [r]);
+    }
+    rowsByKey.set(boot, index);
+  }
+  return index.get(k) ?? [];
+}
+
 /** A test's tally over a kernel's boots. */
 export function tallyOf(key: TestKey, boots: readonly BootEvidence[]): Tally {
   const k = keyOf(key);
   const t: Tally = { runs: 0, fails: 0, skips: 0, missing: 0 };
   for (const boot of boots) {
-    const rows = boot.results.filter((r) => keyOf(r) === k);
+    const rows = rowsOf(boot, k);
     if (rows.length > 0) {
       for (const r of rows) {
         t.runs++;
