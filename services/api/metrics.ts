@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { JobEvent } from '../domain/job.ts';
 import type { JobResult } from '../domain/job.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
+import type { LoreRepo } from '../store/lore-repo.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -13,8 +14,29 @@ export interface Metrics {
   observe: { event(e: JobEvent): void; result(r: JobResult): void };
 }
 
-export function makeMetrics(queue: JobQueue): Metrics {
+export function makeMetrics(queue: JobQueue, lore?: Pick<LoreRepo, 'counts'>): Metrics {
   const registry = new Registry();
+  if (lore !== undefined) {
+    // The watcher may run in another process: its counts are read from the database on each scrape.
+    let counts: ReturnType<LoreRepo['counts']> | null = null;
+    const read = (): ReturnType<LoreRepo['counts']> => (counts ??= lore.counts().finally(() => { setTimeout(() => { counts = null; }, 1000).unref(); }));
+    const gauge = (name: string, help: string, pick: (c: Awaited<ReturnType<LoreRepo['counts']>>) => number): void => {
+      new Gauge({ name, help, registers: [registry], async collect() { this.set(pick(await read())); } });
+    };
+    gauge('patchbay_lore_polls', 'Polls of watched inboxes since the database was created', (c) => c.polls);
+    gauge('patchbay_lore_poll_errors', 'Polls that failed', (c) => c.pollErrors);
+    gauge('patchbay_lore_messages', 'Messages the watcher stored', (c) => c.messages);
+    gauge('patchbay_lore_requests', 'HTTP requests made to inboxes', (c) => c.requests);
+    new Gauge({
+      name: 'patchbay_lore_series',
+      help: 'Series revisions and threads judged by the watcher, by decision (queued, duplicate, not-relevant, incomplete, no-base, invalid, no-patches)',
+      labelNames: ['decision'],
+      registers: [registry],
+      async collect() {
+        for (const [decision, n] of Object.entries((await read()).decisions)) this.set({ decision }, n);
+      },
+    });
+  }
   new Gauge({
     name: 'patchbay_queue_jobs',
     help: 'Jobs in the queue by state',

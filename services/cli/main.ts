@@ -36,9 +36,13 @@ commands:
   suites [--json]       list the test suites
   demo [--port N]       start the service on embedded defaults, submit the passing
                         fixture series, follow it to its verdict, print the job page
-  serve [--port N] [--role api|worker|all]
-        run the service (API and a worker by default) on the configured
-        database (embedded PGlite unless DATABASE_URL) and Redis
+  serve [--port N] [--role api|worker|lore|all]
+        run the service (API and a worker by default, and the lore watcher
+        when PATCHBAY_LORE_WATCH=true) on the configured database (embedded
+        PGlite unless DATABASE_URL) and Redis
+  lore status [--json] [--server URL]
+        the lore watcher: each inbox's cursor, last poll and errors, and the
+        recent decisions with their reasons
   docker-filter         listen on the filter socket (PATCHBAY_DOCKER_FILTER_SOCKET) and
                         forward to the engine only the calls a worker's jobs make
                         (the compose worker's only way to Docker)
@@ -142,7 +146,7 @@ async function cmdServe(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, role: { type: 'string' } }, strict: true });
   const config = loadConfig(process.env);
   const logger = makeLogger(config);
-  const roles = parseRoles(values.role);
+  const roles = parseRoles(values.role, config);
   const service = await startService(config, { roles, hostEnv: process.env, logger, ...(values.port ? { port: Number(values.port) } : {}) });
   process.stderr.write(`patchbay: serving (${roles.join(' + ')})${service.url ? ` on ${service.url}` : ''}; database ${service.store.backend}, logs ${config.logFile === null ? 'on standard output' : `in ${config.logFile}`}\n`);
   await new Promise<void>((resolve) => {
@@ -368,6 +372,38 @@ async function cmdLogs(argv: string[]): Promise<number> {
   return 0;
 }
 
+interface LoreStatusReply {
+  inboxes: Array<{ url: string; cursorAt: string | null; lastPollAt: string | null; lastOkAt: string | null; lastError: string | null; lastErrorAt: string | null; polls: number; pollErrors: number; messagesSeen: number; requests: number }>;
+  lease: { holder: string; expiresAt: string } | null;
+  decisions: Array<{ decision: string; reason: string; title: string; version: number | null; author: string; tree: string | null; base: string | null; baseRule: string | null; jobId: string | null; decidedAt: string }>;
+}
+
+async function cmdLore(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'status') throw new UsageError('lore status [--json] [--limit N] [--server URL]');
+  const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false }, limit: { type: 'string' }, server: { type: 'string' } }, strict: true });
+  const client = clientFrom(values.server);
+  const reply = await client.request<LoreStatusReply>('GET', `/api/v1/lore?limit=${encodeURIComponent(values.limit ?? '20')}`);
+  const out = process.stdout;
+  if (values.json) {
+    out.write(`${JSON.stringify(reply, null, 2)}\n`);
+    return 0;
+  }
+  const when = (s: string | null): string => (s === null ? '-' : s.replace('T', ' ').slice(0, 19));
+  out.write(reply.lease === null ? 'watcher: none holds the lease (none is polling)\n' : `watcher: ${reply.lease.holder}, lease until ${when(reply.lease.expiresAt)}\n`);
+  for (const i of reply.inboxes) {
+    out.write(`\n${i.url}\n  cursor ${when(i.cursorAt)}, last poll ${when(i.lastPollAt)}, last success ${when(i.lastOkAt)}\n`);
+    out.write(`  ${i.polls} polls (${i.pollErrors} failed), ${i.messagesSeen} messages, ${i.requests} requests\n`);
+    if (i.lastError !== null) out.write(`  last error (${when(i.lastErrorAt)}): ${i.lastError}\n`);
+  }
+  out.write('\nrecent decisions:\n');
+  for (const d of reply.decisions) {
+    const base = d.tree === null ? '' : ` on ${d.tree}@${(d.base ?? '').slice(0, 12)} (${d.baseRule ?? '?'})`;
+    out.write(`  ${when(d.decidedAt)}  ${d.decision.padEnd(12)} ${d.title}${d.version === null ? '' : ` v${d.version}`}${base}${d.jobId === null ? '' : ` job ${d.jobId}`}\n      ${d.reason}\n`);
+  }
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -394,6 +430,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdStatus(rest);
       case 'logs':
         return await cmdLogs(rest);
+      case 'lore':
+        return await cmdLore(rest);
       case undefined:
       case 'help':
       case '--help':

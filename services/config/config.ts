@@ -115,6 +115,36 @@ export const ConfigSchema = Type.Object({
     maxStalledCount: Type.Integer({ minimum: 0 }),
     shutdownGraceMs: Type.Integer({ minimum: 0 }),
   }),
+  /**
+   * The lore watcher (services/lore/README.md): which inboxes it polls and
+   * how politely, when a series counts as relevant, how long it waits for a
+   * series to complete.
+   */
+  lore: Type.Object({
+    /** Whether `serve --role all` runs the watcher (`--role lore` always does). */
+    watch: Type.Boolean(),
+    /** Inbox URLs (base URL + list name); each origin must be in api.inboxAllowlist. */
+    inboxes: Type.Array(Type.String({ pattern: '^https?://[^/]+/.+' }), { minItems: 1 }),
+    pollIntervalSeconds: Type.Integer({ minimum: 1 }),
+    /** An incomplete revision with no new mail in its thread for this long is recorded incomplete. */
+    settleSeconds: Type.Integer({ minimum: 0 }),
+    /** Each poll lists from its cursor less this margin (clock skew, the inbox's indexing lag); duplicates are dropped by Message-ID. */
+    overlapSeconds: Type.Integer({ minimum: 0 }),
+    /** On first start, how far back an inbox is read. */
+    lookbackSeconds: Type.Integer({ minimum: 0 }),
+    /** The User-Agent of every request: who polls, and a contact address. */
+    userAgent: Type.String({ minLength: 1, maxLength: 200 }),
+    requestSpacingMs: Type.Integer({ minimum: 0 }),
+    requestBudget: Type.Integer({ minimum: 1 }),
+    requestAttempts: Type.Integer({ minimum: 1, maximum: 10 }),
+    backoffBaseMs: Type.Integer({ minimum: 1 }),
+    backoffMaxMs: Type.Integer({ minimum: 1 }),
+    /** Path prefixes (a series touching one is tested) and subject tree tags (a series carrying one is). */
+    relevantPaths: Type.Array(Type.String({ minLength: 1 })),
+    relevantTags: Type.Array(Type.String({ minLength: 1 })),
+    /** How many commits of each tree's ref the blob-id guess of a base walks. */
+    baseHistoryDepth: Type.Integer({ minimum: 1, maximum: 100_000 }),
+  }),
   /** The CLI as a client of a running service. */
   client: Type.Object({
     server: Type.String({ pattern: '^https?://' }),
@@ -184,6 +214,18 @@ function origins(env: Env, name: string, fallback: string[]): string[] {
   });
 }
 
+/** What a series must touch to be tested, unless PATCHBAY_LORE_PATHS says otherwise. */
+export const DEFAULT_RELEVANT_PATHS = [
+  'io_uring/',
+  'fs/fuse/',
+  'include/uapi/linux/io_uring.h',
+  'include/uapi/linux/io_uring/',
+  'include/uapi/linux/fuse.h',
+  'include/linux/io_uring',
+  'tools/testing/selftests/filesystems/fuse/',
+  'tools/testing/selftests/io_uring/',
+] as const;
+
 /** Builds and validates the configuration from an environment (default: none set). */
 export function loadConfig(env: Env = {}): Config {
   const home = env.HOME ?? homedir();
@@ -246,6 +288,25 @@ export function loadConfig(env: Env = {}): Config {
       stalledIntervalMs: int(env, 'PATCHBAY_STALLED_INTERVAL_MS', 30_000),
       maxStalledCount: int(env, 'PATCHBAY_MAX_STALLED', 2),
       shutdownGraceMs: int(env, 'PATCHBAY_SHUTDOWN_GRACE_MS', 60_000),
+    },
+    lore: {
+      watch: (env.PATCHBAY_LORE_WATCH ?? 'false') === 'true',
+      inboxes: list(env.PATCHBAY_LORE_INBOXES).length > 0
+        ? list(env.PATCHBAY_LORE_INBOXES)
+        : ['https://lore.kernel.org/io-uring/', 'https://lore.kernel.org/linux-fsdevel/'],
+      pollIntervalSeconds: int(env, 'PATCHBAY_LORE_POLL_SECONDS', 300),
+      settleSeconds: int(env, 'PATCHBAY_LORE_SETTLE_SECONDS', 300),
+      overlapSeconds: int(env, 'PATCHBAY_LORE_OVERLAP_SECONDS', 600),
+      lookbackSeconds: int(env, 'PATCHBAY_LORE_LOOKBACK_SECONDS', 6 * 3600),
+      userAgent: env.PATCHBAY_LORE_USER_AGENT ?? `patchbay/0.1 (kernel CI for io_uring and FUSE; contact: ${env.PATCHBAY_LORE_CONTACT ?? 'root@localhost'})`,
+      requestSpacingMs: int(env, 'PATCHBAY_LORE_SPACING_MS', 1000),
+      requestBudget: int(env, 'PATCHBAY_LORE_BUDGET', 100),
+      requestAttempts: int(env, 'PATCHBAY_LORE_ATTEMPTS', 4),
+      backoffBaseMs: int(env, 'PATCHBAY_LORE_BACKOFF_MS', 2000),
+      backoffMaxMs: int(env, 'PATCHBAY_LORE_BACKOFF_MAX_MS', 60_000),
+      relevantPaths: list(env.PATCHBAY_LORE_PATHS).length > 0 ? list(env.PATCHBAY_LORE_PATHS) : [...DEFAULT_RELEVANT_PATHS],
+      relevantTags: list(env.PATCHBAY_LORE_TAGS),
+      baseHistoryDepth: int(env, 'PATCHBAY_LORE_BASE_DEPTH', 2000),
     },
     client: {
       server: env.PATCHBAY_SERVER ?? 'http://127.0.0.1:8080',

@@ -12,16 +12,54 @@
  * matching /^>+From /. The blank line that ends each message belongs to the
  * mbox, not to the message.
  *
+ * MIME decoding is postal-mime's (a maintained, pure-JS mail parser, pinned
+ * to one version in package.json), called synchronously: parseMbox() and
+ * parseMessage() stay synchronous (intake, the worker, the CLI and the
+ * tests call them so), while PostalMime.parse() is async all the way down
+ * (its transfer decoders finish through Blob.arrayBuffer()). So this module
+ * drives postal-mime's own synchronous pieces:
+ * - decodeWords, its public export: RFC 2047 encoded words (Q and B, any
+ *   charset, adjacent words joined) in every header value;
+ * - from the modules it ships but does not export (its exports map lists
+ *   only the parser; they are loaded by path from its package, see
+ *   loadPostalMime): getDecoder (charset labels to decoders, with its
+ *   aliases: cp932, x-sjis, ks_c_5601 ...), QPDecoder and Base64Decoder (the
+ *   transfer encodings, fed as PostalMime feeds them and read out through
+ *   their synchronous flush instead of the Blob-based finalize()), and
+ *   MimeNode's parseStructuredHeader (Content-Type, with RFC 2231 parameters
+ *   and comments) and decodeFlowedText (RFC 3676, DelSp too).
+ * Loading checks that each piece is there, so an upgrade that moves one
+ * fails at import, not on some mail; test/mime.test.ts checks that the
+ * bodies of the golden mails read here are the text PostalMime.parse()
+ * reads (the async parse, through the public API). What stays written
+ * here is not MIME decoding: mboxrd, the header block (for MBOX_MALFORMED
+ * and the raw ids), which parts make the body, addresses and dates.
+ *
+ * The body is the first text part (text/plain, text/x-patch, text/x-diff,
+ * text/x-log), every line ending in "\n"; when it holds no diff and a later
+ * text part does (a patch sent as an attachment), that part follows it, as
+ * git mailinfo reads on from the message into the attachment. 8-bit text
+ * without a charset (or labelled ASCII) is UTF-8 when it is valid UTF-8,
+ * else windows-1252. format=flowed text is unflowed (the space-stuffing
+ * taken off, soft breaks joined, with DelSp=yes their space dropped), as
+ * git mailinfo does since git 2.20: a flowed patch is applied unflowed, so
+ * that is the diff to read. What git itself reads in each patch is checked
+ * at intake (services/intake/mailinfo.ts).
+ *
  * Mail comes from public lists and uploads: parsing takes time linear in
  * the input, and what is malformed throws PatchbayError MBOX_MALFORMED,
  * nothing else. Lines are not cut (the raw message must stay byte for byte
  * what git am applies); a few fields are read only up to a length no real
  * one reaches (SEPARATOR_MAX_CHARS, ADDRESS_MAX_CHARS, DATE_MAX_CHARS, and
- * SUBJECT_MAX_CHARS in subject.ts). How many messages make one series is
- * capped in series.ts.
+ * SUBJECT_MAX_CHARS in subject.ts), and MIME parts nest at most
+ * MIME_MAX_DEPTH deep. How many messages make one series is capped in
+ * series.ts.
  */
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { TextDecoder } from 'node:util';
+import { decodeWords } from 'postal-mime';
 import { PatchbayError } from './errors.ts';
 
 export interface MailMessage {
@@ -41,7 +79,11 @@ export interface MailMessage {
   subject: string;
   from: { name: string; email: string };
   date: Date | null;
-  /** Decoded text of the body (the first text/plain part of a multipart message). */
+  /**
+   * Decoded text of the body: of a multipart message, its first text part,
+   * and after it a later text part holding the diff when the first holds none
+   * (a patch sent as an attachment). Each line ends in LF.
+   */
   body: string;
 }
 
@@ -185,117 +227,185 @@ export function parseMbox(data: string): MailMessage[] {
 }
 
 // ---------------------------------------------------------------------------
+// postal-mime's synchronous pieces
+
+/** What this module uses of postal-mime's MimeNode (methods that read nothing of their node but each other). */
+interface MimeNodeMethods {
+  parseStructuredHeader(value: string): { value: string; params: Record<string, string> };
+  decodeFlowedText(text: string, delSp: boolean): string;
+}
+
+/** postal-mime's QPDecoder: update() per line (without its line break), flushBuffer(), then chunks. */
+interface QpDecoder {
+  bufferPos: number;
+  chunks: Uint8Array[];
+  update(line: Uint8Array): void;
+  flushBuffer(): void;
+}
+
+/** postal-mime's Base64Decoder: update() with any text, flushRemainder(), then chunks. */
+interface Base64Decoder {
+  chunks: ArrayBuffer[];
+  remainder: string;
+  update(data: Uint8Array): void;
+  flushRemainder(): void;
+}
+
+interface PostalMimePieces {
+  getDecoder(charset?: string | null): { readonly encoding: string; decode(bytes: Uint8Array): string };
+  mimeNode: MimeNodeMethods;
+  qp: QpDecoder;
+  base64: Base64Decoder;
+}
+
+function missingPiece(what: string): Error {
+  return new Error(`postal-mime no longer has ${what} where mbox.ts loads it from; see the module comment of services/domain/mbox.ts`);
+}
+
+/**
+ * Loads getDecoder, QPDecoder, Base64Decoder and MimeNode from postal-mime's
+ * CommonJS build (synchronous, by path from its package.json: its exports map
+ * has no entry for them) and checks their shape. One decoder of each kind is
+ * kept and reset for every part (QPDecoder allocates a 100 KiB buffer: one
+ * per part would make many small parts cost far more than their size).
+ */
+function loadPostalMime(): PostalMimePieces {
+  const load = createRequire(import.meta.url);
+  const dist = join(dirname(load.resolve('postal-mime/package.json')), 'dist', 'cjs');
+  const strings = load(join(dist, 'decode-strings.js')) as { getDecoder?: unknown };
+  const node = (load(join(dist, 'mime-node.js')) as { default?: { prototype?: Partial<MimeNodeMethods> } }).default?.prototype;
+  const Qp = (load(join(dist, 'qp-decoder.js')) as { default?: new () => QpDecoder }).default;
+  const B64 = (load(join(dist, 'base64-decoder.js')) as { default?: new () => Base64Decoder }).default;
+  if (typeof strings.getDecoder !== 'function') throw missingPiece('getDecoder in dist/cjs/decode-strings.js');
+  if (typeof node?.parseStructuredHeader !== 'function' || typeof node.decodeFlowedText !== 'function') {
+    throw missingPiece('MimeNode.parseStructuredHeader and decodeFlowedText in dist/cjs/mime-node.js');
+  }
+  if (typeof Qp !== 'function' || typeof B64 !== 'function') throw missingPiece('the QPDecoder and Base64Decoder classes');
+  const qp = new Qp();
+  const base64 = new B64();
+  if (typeof qp.flushBuffer !== 'function' || !Array.isArray(qp.chunks) || typeof base64.flushRemainder !== 'function' || !Array.isArray(base64.chunks)) {
+    throw missingPiece('the synchronous flush of its decoders');
+  }
+  return { getDecoder: strings.getDecoder as PostalMimePieces['getDecoder'], mimeNode: node as MimeNodeMethods, qp, base64 };
+}
+
+const postal = loadPostalMime();
+
+// ---------------------------------------------------------------------------
 // Bytes and charsets
 
-function binToBytes(bin: string): Uint8Array {
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i) & 0xff;
-  return bytes;
+function binToBytes(bin: string): Buffer {
+  return Buffer.from(bin, 'latin1');
 }
 
-function charsetLabel(charset: string): string {
-  const c = charset.trim().toLowerCase().replace(/^"|"$/g, '');
-  // RFC 2231 language suffix: utf-8*en
-  const star = c.indexOf('*');
-  return star >= 0 ? c.slice(0, star) : c;
-}
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
+
+/** Labels that say nothing about 8-bit bytes: none, or ASCII (8-bit bytes under it are out of spec). */
+const UNLABELLED = new Set(['', 'ascii', 'us-ascii', 'us_ascii', 'ansi_x3.4-1968']);
 
 /** windows-1252's characters for the bytes 0x80-0x9f (C1 controls in ISO-8859-1, never meant in mail). */
 const CP1252_HIGH =
   '\u20ac\x81\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\x8d\u017d\x8f' +
   '\x90\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\x9d\u017e\u0178';
 
-/** Latin-1 as mail means it: windows-1252 (as WHATWG decodes the label, and Node 20 does not). */
-function decodeLatin1(bin: string): string {
-  return bin.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80] ?? c);
+/** Bytes in the charset a label names, by postal-mime's table (an unknown label reads as windows-1252, as in postal-mime and browsers). */
+function decodeIn(label: string, bytes: Uint8Array): string {
+  const decoder = postal.getDecoder(label);
+  const text = decoder.decode(bytes);
+  // Node 20's TextDecoder reads windows-1252 (and so ISO-8859-1 and ASCII,
+  // which WHATWG maps to it) as ISO-8859-1: 0x80-0x9f come out as C1
+  // controls. They are put right here (on a Node that decodes them right,
+  // only the five bytes windows-1252 leaves undefined are left, unchanged).
+  return decoder.encoding === 'windows-1252' ? c1AsCp1252(text) : text;
 }
 
-const LATIN1_LABELS = new Set(['latin1', 'l1', 'iso-8859-1', 'iso8859-1', 'iso_8859-1', 'windows-1252', 'cp1252', 'cp819']);
+function c1AsCp1252(text: string): string {
+  return text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80] ?? c);
+}
 
-/** Decodes a binary string in a charset; unknown charsets are read as UTF-8. */
-function decodeBytes(bin: string, charset: string): string {
-  const label = charsetLabel(charset);
-  if (/^(?:us-)?ascii$/.test(label) || label === '') return decodeBytes(bin, 'utf-8');
-  if (LATIN1_LABELS.has(label)) return decodeLatin1(bin);
-  let decoder: TextDecoder;
+/**
+ * Bytes in a charset. Without a charset (or under ASCII): UTF-8 when the
+ * bytes are valid UTF-8, else windows-1252.
+ */
+function decodeBytes(bytes: Uint8Array, charset: string | undefined): string {
+  const label = (charset ?? '').trim().toLowerCase();
+  if (!UNLABELLED.has(label)) return decodeIn(label, bytes);
   try {
-    decoder = new TextDecoder(label);
+    return UTF8_STRICT.decode(bytes);
   } catch {
-    decoder = new TextDecoder('utf-8');
+    return decodeIn('windows-1252', bytes);
   }
-  return decoder.decode(binToBytes(bin));
 }
 
-/** Raw 8-bit text with no declared charset: UTF-8 when it is valid UTF-8, else windows-1252. */
+/** Raw 8-bit text with no declared charset (a header written in UTF-8, or in Latin-1). */
 function decodeUnlabelled(bin: string): string {
-  if (!/[\x80-\xff]/.test(bin)) return bin;
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(binToBytes(bin));
-  } catch {
-    return decodeLatin1(bin);
-  }
-}
-
-function base64ToBin(text: string): string {
-  let clean = text.replace(/[^A-Za-z0-9+/]/g, '');
-  clean = clean.slice(0, clean.length - (clean.length % 4 === 1 ? 1 : 0));
-  return Buffer.from(clean, 'base64').toString('latin1');
-}
-
-/** A line without its trailing blanks (a loop: /[ \t]+$/ is quadratic on long runs of blanks). */
-function trimBlanksEnd(line: string): string {
-  let end = line.length;
-  while (end > 0 && (line[end - 1] === ' ' || line[end - 1] === '\t')) end--;
-  return end === line.length ? line : line.slice(0, end);
-}
-
-function quotedPrintableToBin(text: string, inHeader: boolean): string {
-  let t = text;
-  if (inHeader) t = t.replace(/_/g, ' ');
-  else t = t.split('\n').map(trimBlanksEnd).join('\n').replace(/=\r?\n/g, '');
-  return t.replace(/=([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  if (!/[\x80-\uffff]/.test(bin)) return bin;
+  return decodeBytes(binToBytes(bin), undefined);
 }
 
 // ---------------------------------------------------------------------------
 // Headers
 
-const ENCODED_WORD_RE = /=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=/g;
+/** One RFC 2047 encoded word, as postal-mime's decodeWords finds them. */
+const ENCODED_WORD_RE = /=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=/g;
 
-/** RFC 2047: decodes encoded-words; whitespace between adjacent ones goes. */
-export function decodeHeaderValue(value: string): string {
+/**
+ * Adjacent B words in one charset, re-encoded as one word when a word
+ * before the last ends in base64 padding. decodeWords joins such words
+ * only when the first ends on a base64 group (joining the text of a padded
+ * one would shift every byte after it), so a character split across them
+ * ("SsM=" "tnJn": J, then the two bytes of "ö" split) came out as two
+ * replacement characters; some mailers split words so. Decoding stays
+ * decodeWords': this only moves the bytes into one word.
+ */
+function repackBWords(text: string): string {
   let out = '';
   let last = 0;
-  let pending: { charset: string; bin: string } | null = null;
-  const flushPending = (): void => {
-    if (pending !== null) out += decodeBytes(pending.bin, pending.charset);
-    pending = null;
-  };
-  for (const m of value.matchAll(ENCODED_WORD_RE)) {
-    const between = value.slice(last, m.index);
-    const charset = m[1] ?? 'utf-8';
-    const enc = (m[2] ?? 'q').toLowerCase();
-    const text = m[3] ?? '';
-    const bin = enc === 'b' ? base64ToBin(text) : quotedPrintableToBin(text, true);
-    const current: { charset: string; bin: string } | null = pending;
-    if (current !== null && /^\s*$/.test(between)) {
-      // Adjacent encoded words: join bytes when the charset is the same, so a
-      // character split across two words decodes whole.
-      if (charsetLabel(current.charset) === charsetLabel(charset)) {
-        current.bin += bin;
-      } else {
-        flushPending();
-        pending = { charset, bin };
-      }
-    } else {
-      flushPending();
-      out += decodeUnlabelled(between);
-      pending = { charset, bin };
+  let run: Array<{ start: number; end: number; charset: string; payload: string }> = [];
+  const flush = (): void => {
+    const head = run[0];
+    const tail = run[run.length - 1];
+    const unaligned = (w: { payload: string }): boolean => {
+      const clean = w.payload.replace(/[^A-Za-z0-9+/=]/g, '');
+      return clean.includes('=') || clean.length % 4 !== 0;
+    };
+    if (head !== undefined && tail !== undefined && run.length > 1 && run.slice(0, -1).some(unaligned)) {
+      const bytes = Buffer.concat(run.map((w) => Buffer.from(w.payload, 'base64')));
+      out += text.slice(last, head.start) + `=?${head.charset}?B?${bytes.toString('base64')}?=`;
+      last = tail.end;
     }
-    last = m.index + m[0].length;
+    run = [];
+  };
+  for (const m of text.matchAll(ENCODED_WORD_RE)) {
+    const start = m.index;
+    const charset = m[1] ?? '';
+    const isB = (m[2] ?? '').toUpperCase() === 'B';
+    const prev = run[run.length - 1];
+    const adjacent = prev !== undefined && /^[ \t\r\n]*$/.test(text.slice(prev.end, start)) && prev.charset.toLowerCase() === charset.toLowerCase();
+    if (!isB || !adjacent) flush();
+    if (isB) run.push({ start, end: start + m[0].length, charset, payload: m[3] ?? '' });
   }
-  flushPending();
-  out += decodeUnlabelled(value.slice(last));
-  return out;
+  flush();
+  return last === 0 ? text : out + text.slice(last);
+}
+
+/**
+ * A header value as read: raw 8-bit text decoded (UTF-8, else windows-1252),
+ * then RFC 2047 encoded words by postal-mime's decodeWords (whitespace
+ * between adjacent words goes; words in one charset are joined before they
+ * are decoded, so a character split across two of them decodes whole).
+ */
+export function decodeHeaderValue(value: string): string {
+  const text = decodeUnlabelled(value);
+  if (!text.includes('=?')) return text;
+  try {
+    // decodeWords decodes through the same TextDecoders (see decodeIn); a C1
+    // control in a header is never meant, and comes from a Latin-1 word.
+    return c1AsCp1252(decodeWords(repackBWords(text)));
+  } catch {
+    // decodeWords does not throw on any input seen; should it, the words stay as written.
+    return text;
+  }
 }
 
 interface RawHeader {
@@ -451,108 +561,185 @@ export function parseMailDate(value: string | undefined): Date | null {
 // ---------------------------------------------------------------------------
 // MIME bodies
 
+/** How deep multipart parts are read (real mail nests two or three deep); deeper parts are not read. */
+export const MIME_MAX_DEPTH = 10;
+
 interface ContentType {
   type: string;
   params: Record<string, string>;
 }
 
+/** Content-Type as postal-mime reads it (type lowercased, parameter names too); text/plain when absent or empty. */
 function parseContentType(value: string | undefined): ContentType {
   if (value === undefined) return { type: 'text/plain', params: {} };
-  const head = value.split(';', 1)[0] ?? '';
-  const params: Record<string, string> = {};
-  // Parameters, quoted strings may hold ";".
-  for (const m of value.slice(head.length).matchAll(/;\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)/g)) {
-    const key = (m[1] ?? '').toLowerCase();
-    params[key] = unquote(m[2] ?? '');
-  }
-  const type = head.trim().toLowerCase();
-  return { type: type === '' ? 'text/plain' : type, params };
+  const parsed = postal.mimeNode.parseStructuredHeader(value);
+  return { type: parsed.value === '' ? 'text/plain' : parsed.value, params: parsed.params };
 }
 
 interface Part {
   headers: RawHeader[];
+  /** Binary string. */
   body: string;
 }
 
-function decodeTransfer(body: string, cte: string | undefined): string {
-  const enc = (cte ?? '7bit').trim().toLowerCase();
-  if (enc === 'base64') return base64ToBin(body);
-  if (enc === 'quoted-printable') return quotedPrintableToBin(body, false);
-  return body;
+/** A line without the CRs that end it (a loop: /\r+$/ is quadratic on a long run of CRs that does not end the line). */
+function trimCrs(line: string): string {
+  let end = line.length;
+  while (end > 0 && line[end - 1] === '\r') end--;
+  return end === line.length ? line : line.slice(0, end);
+}
+
+/** A part body's lines as PostalMime reads them: split at LF, the CRs before it dropped, no empty line after a final LF. */
+function partLines(body: string): string[] {
+  const all = body.split('\n');
+  if (all[all.length - 1] === '') all.pop();
+  return all.map(trimCrs);
+}
+
+/** Reads what a reused postal-mime decoder gathered, and empties it. */
+function takeChunks(chunks: readonly (Uint8Array | ArrayBuffer)[]): Buffer {
+  return Buffer.concat(chunks.map((c) => (c instanceof Uint8Array ? c : new Uint8Array(c))));
+}
+
+/** A part body without its transfer encoding, by postal-mime's decoders, fed as PostalMime feeds them. */
+function transferDecode(body: string, encoding: string | undefined): Buffer {
+  const enc = encoding ?? '';
+  if (/base64/i.test(enc)) {
+    const d = postal.base64;
+    d.chunks = [];
+    d.remainder = '';
+    d.update(binToBytes(body));
+    d.flushRemainder();
+    const out = takeChunks(d.chunks);
+    d.chunks = [];
+    return out;
+  }
+  if (/quoted-printable/i.test(enc)) {
+    const d = postal.qp;
+    d.chunks = [];
+    d.bufferPos = 0;
+    for (const line of partLines(body)) d.update(binToBytes(line));
+    d.flushBuffer();
+    const out = takeChunks(d.chunks);
+    d.chunks = [];
+    return out;
+  }
+  // 7bit, 8bit, binary: the lines as they are, each ending in LF (split only when CRs are to go).
+  if (!body.includes('\r')) return binToBytes(body === '' || body.endsWith('\n') ? body : `${body}\n`);
+  const lines = partLines(body);
+  return binToBytes(lines.length === 0 ? '' : `${lines.join('\n')}\n`);
 }
 
 function isTextPart(type: string): boolean {
   return type === 'text/plain' || type === 'text/x-patch' || type === 'text/x-diff' || type === 'text/x-log';
 }
 
-function textOf(part: Part): string {
-  const ct = parseContentType(firstHeader(part.headers, 'Content-Type'));
-  const bin = decodeTransfer(part.body, firstHeader(part.headers, 'Content-Transfer-Encoding'));
-  const charset = ct.params.charset;
-  const text = charset === undefined ? decodeUnlabelled(bin) : decodeBytes(bin, charset);
+/** A text part's text: transfer encoding, charset and format=flowed undone, as postal-mime's MimeNode.getTextContent() does. */
+function textOf(part: Part, ct: ContentType): string {
+  const bytes = transferDecode(part.body, firstHeader(part.headers, 'Content-Transfer-Encoding'));
+  let text = decodeBytes(bytes, ct.params.charset);
+  if (/^flowed$/i.test(ct.params.format ?? '')) {
+    text = postal.mimeNode.decodeFlowedText(text, /^yes$/i.test(ct.params.delsp ?? ''));
+  }
   return text.replace(/\r\n/g, '\n');
 }
 
+/**
+ * A multipart body's parts. A delimiter line is "--" and the boundary, "--"
+ * more for the last one, then blanks only (RFC 2046, as PostalMime matches
+ * it). The part open when the body ends without its closing delimiter is a
+ * part too (git mailinfo and PostalMime read it).
+ */
 function splitMultipart(body: string, boundary: string): Part[] {
   const parts: Part[] = [];
   const delim = `--${boundary}`;
-  let current: string[] | null = null;
-  for (const rawLine of body.split('\n')) {
-    const line = stripCr(rawLine).trimEnd();
-    if (line === delim || line === `${delim}--`) {
-      if (current !== null) {
-        const text = current.join('\n');
-        try {
-          const { headers, bodyStart } = parseHeaderBlock(text);
-          parts.push({ headers, body: text.slice(bodyStart) });
-        } catch {
-          parts.push({ headers: [], body: text });
-        }
-      }
-      if (line === `${delim}--`) break;
-      current = [];
-      continue;
+  /** Where the open part's text starts; -1 before the first delimiter. */
+  let partStart = -1;
+  const push = (end: number): void => {
+    if (partStart < 0) return;
+    // Its lines, each with its LF: RFC 2046 gives the LF before a delimiter to
+    // the delimiter, git mailinfo and PostalMime keep it as the last line's.
+    const text = body.slice(partStart, end);
+    try {
+      const { headers, bodyStart } = parseHeaderBlock(text);
+      parts.push({ headers, body: text.slice(bodyStart) });
+    } catch {
+      // No header block: all of it is body (git mailinfo reads it so).
+      parts.push({ headers: [], body: text });
     }
-    if (current !== null) current.push(rawLine);
+  };
+  let pos = 0;
+  while (pos < body.length) {
+    const nl = body.indexOf('\n', pos);
+    const next = nl < 0 ? body.length : nl + 1;
+    if (body.startsWith(delim, pos)) {
+      const line = trimBlanksEnd(trimCrs(body.slice(pos, nl < 0 ? body.length : nl)));
+      if (line === delim || line === `${delim}--`) {
+        push(pos);
+        partStart = next;
+        if (line !== delim) return parts;
+      }
+    }
+    pos = next;
   }
+  push(body.length);
   return parts;
 }
 
-/** Leaf parts in order (a depth-first walk, like Python's msg.walk()). */
-function leafParts(part: Part, depth = 0): Part[] {
-  const ct = parseContentType(firstHeader(part.headers, 'Content-Type'));
+/** A line without its trailing blanks (a loop: /[ \t]+$/ is quadratic on long runs of blanks). */
+function trimBlanksEnd(line: string): string {
+  let end = line.length;
+  while (end > 0 && (line[end - 1] === ' ' || line[end - 1] === '\t')) end--;
+  return end === line.length ? line : line.slice(0, end);
+}
+
+/** Leaf parts in order (a depth-first walk, like Python's msg.walk()), with their Content-Type. */
+function leafParts(part: Part, ct: ContentType, depth: number, out: Array<{ part: Part; ct: ContentType }>): void {
   const boundary = ct.params.boundary;
-  if (!ct.type.startsWith('multipart/') || boundary === undefined || depth > 10) return [part];
-  return splitMultipart(part.body, boundary).flatMap((p) => leafParts(p, depth + 1));
+  if (!ct.type.startsWith('multipart/') || boundary === undefined || boundary === '' || depth >= MIME_MAX_DEPTH) {
+    out.push({ part, ct });
+    return;
+  }
+  for (const p of splitMultipart(part.body, boundary)) {
+    leafParts(p, parseContentType(firstHeader(p.headers, 'Content-Type')), depth + 1, out);
+  }
 }
 
 const DIFF_START_RE = /^(?:diff --git |--- \S.*\n\+\+\+ |GIT binary patch)/m;
 
 /**
- * The text to analyse: the body, or for a multipart message its first
- * text/plain part; as b4 does, a later text part with a diff wins over a
- * first part without one (a patch sent as an attachment).
+ * The text to analyse: the body, or for a multipart message its first text
+ * part; when that part has no diff and a later text part has one (a patch
+ * sent as an attachment), that part follows it, as git mailinfo reads on
+ * into it. Each part is decoded at most once, and none after the diff.
  */
 function bodyText(top: Part): string {
   const ct = parseContentType(firstHeader(top.headers, 'Content-Type'));
-  if (!ct.type.startsWith('multipart/')) return isTextPart(ct.type) ? textOf(top) : '';
-  let chosen: string | null = null;
-  // Whether chosen has a diff, found once: testing it again for every later
-  // part was quadratic in a message of many small parts.
-  let chosenHasDiff = false;
-  for (const part of leafParts(top)) {
-    const pct = parseContentType(firstHeader(part.headers, 'Content-Type'));
-    if (!isTextPart(pct.type)) continue;
-    const text = textOf(part);
-    if (chosen === null) {
-      chosen = text;
-      chosenHasDiff = DIFF_START_RE.test(text);
-    } else if (!chosenHasDiff && DIFF_START_RE.test(text)) {
-      chosen = text;
-      chosenHasDiff = true;
+  if (!ct.type.startsWith('multipart/')) return isTextPart(ct.type) ? textOf(top, ct) : '';
+  const leaves: Array<{ part: Part; ct: ContentType }> = [];
+  leafParts(top, ct, 0, leaves);
+  let first: string | null = null;
+  for (const leaf of leaves) {
+    if (!isTextPart(leaf.ct.type)) continue;
+    const text = textOf(leaf.part, leaf.ct);
+    if (first === null) {
+      if (DIFF_START_RE.test(text)) return text;
+      first = text;
+    } else if (DIFF_START_RE.test(text)) {
+      return first === '' || first.endsWith('\n') ? first + text : `${first}\n${text}`;
     }
   }
-  return chosen ?? '';
+  return first ?? '';
+}
+
+/** bodyText, with whatever the MIME pieces throw refused as MBOX_MALFORMED (no input seen makes them throw). */
+function readBody(top: Part): string {
+  try {
+    return bodyText(top);
+  } catch (e) {
+    if (e instanceof PatchbayError) throw e;
+    throw malformed(`its MIME body cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -597,6 +784,6 @@ export function parseMessage(raw: string): MailMessage {
     subject: decodeHeaderValue(subjectRaw).replace(/\s+/g, ' ').trim(),
     from,
     date: parseMailDate(firstHeader(rawHeaders, 'Date')),
-    body: bodyText({ headers: rawHeaders, body: raw.slice(bodyStart) }),
+    body: readBody({ headers: rawHeaders, body: raw.slice(bodyStart) }),
   };
 }

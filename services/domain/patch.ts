@@ -13,6 +13,19 @@ export interface FileChange {
   binary: boolean;
   added: number;
   removed: number;
+  /**
+   * The pre-image blob id of a git diff's "index <old>..<new>" line, as
+   * written (abbreviated, lower case); all zeros for a new file. Only with
+   * diffFiles(body, { blobs: true }), and only when the diff has the line.
+   */
+  oldBlob?: string;
+  /** The post-image blob id of the same line; all zeros for a deleted file. */
+  newBlob?: string;
+}
+
+export interface DiffFilesOptions {
+  /** Read the "index <old>..<new>" lines into oldBlob/newBlob (default false: the shape stored and shown today). */
+  blobs?: boolean;
 }
 
 export interface PatchProblem {
@@ -112,14 +125,19 @@ function gitHeaderPaths(rest: string): { oldPath: string; newPath: string } {
 const MAX_LINE = 4096;
 
 const HUNK_RE = /^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@/;
+/** git's "index <old>..<new>[ <mode>]" (not a merge's "index a,b..c"); SHA-1 or SHA-256 ids. */
+const INDEX_RE = /^index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})(?: [0-7]{6})?$/i;
 
 /**
  * The files a patch touches, from "diff --git" headers and ---/+++ lines
  * (plain unified diffs too), with the lines each hunk adds and removes.
  * Hunks are counted by their header's line counts, so the "-- " signature
- * after the last hunk is never read as a removed line.
+ * after the last hunk is never read as a removed line. With { blobs: true }
+ * a git diff's "index" lines give each file its pre- and post-image blob ids
+ * (what a base is guessed from); one pass over the lines either way.
  */
-export function diffFiles(body: string): FileChange[] {
+export function diffFiles(body: string, opts: DiffFilesOptions = {}): FileChange[] {
+  const blobs = opts.blobs === true;
   const lines = body.replace(/\r\n/g, '\n').split('\n');
   const files: FileChange[] = [];
   let current: FileChange | null = null;
@@ -197,6 +215,13 @@ export function diffFiles(body: string): FileChange[] {
     // Extended header lines of a git diff.
     if (line === 'GIT binary patch') current.binary = true;
     else if (line.startsWith('new file mode ')) current.oldPath = null;
+    else if (blobs && line.startsWith('index ') && line.length <= MAX_LINE) {
+      const index = INDEX_RE.exec(line);
+      if (index?.[1] !== undefined && index[2] !== undefined) {
+        current.oldBlob = index[1].toLowerCase();
+        current.newBlob = index[2].toLowerCase();
+      }
+    }
     else if (line.startsWith('deleted file mode ')) current.newPath = null;
     else if (line.startsWith('rename from ') || line.startsWith('copy from ')) {
       current.oldPath = takePath(line.slice(line.indexOf(' from ') + 6)).path;

@@ -16,7 +16,7 @@ export interface SubjectInfo {
   /** 06/25 gives 6 and 25; a cover letter is 0/N; null when there is no counter. */
   counter: number | null;
   total: number | null;
-  /** Prefix words that are not PATCH/RFC/RESEND/vN/N/M: net-next, io_uring-6.19, 6.12.y ... */
+  /** Prefix words that are not PATCH/RFC/RESEND/vN/N/M: net-next, io_uring-7.2, for-next, 6.12.y ... */
   treeTags: string[];
   /** All prefix words in order, as written (a spaced counter "6 / 25" is written 6/25). */
   prefixes: string[];
@@ -32,10 +32,10 @@ const COUNTER_RE = /^(\d{1,4})\/(\d{1,4})$/;
 
 /**
  * The revision a single prefix word names: `v3`, `V3`, `PATCHv3`,
- * `PATCH-v3`, `RFCv2`; null for any other word.
+ * `PATCH-v3`, `RFCv2`, `RESENDv2`; null for any other word.
  */
 export function versionWord(word: string): number | null {
-  const m = /^(?:(?:patch|rfc)[-_]?)?v(\d{1,4})$/i.exec(word);
+  const m = /^(?:(?:patch|rfc|resend)[-_]?)?v(\d{1,4})$/i.exec(word);
   return m?.[1] === undefined ? null : Number(m[1]);
 }
 
@@ -99,6 +99,14 @@ export function parseSubject(subject: string): SubjectInfo {
     s = s.slice(m[0].length);
   }
 
+  // "RESEND: [PATCH] x": a resend marked before the brackets.
+  let resendMark = false;
+  const resend = /^resend\s*:\s*(?=\[)/i.exec(s);
+  if (resend !== null) {
+    resendMark = true;
+    s = s.slice(resend[0].length);
+  }
+
   // Brackets inside brackets ("[PATCH [net] v2]") merge into their group.
   for (let i = 0; i < 16; i++) {
     const before = s;
@@ -110,7 +118,7 @@ export function parseSubject(subject: string): SubjectInfo {
     isReply,
     isPatch: false,
     isRfc: false,
-    isResend: false,
+    isResend: resendMark,
     version: 1,
     counter: null,
     total: null,
@@ -139,6 +147,7 @@ export function parseSubject(subject: string): SubjectInfo {
         info.version = version;
         if (/^patch/i.test(word)) info.isPatch = true;
         if (/^rfc/i.test(word)) info.isRfc = true;
+        if (/^resend/i.test(word)) info.isResend = true;
         continue;
       }
       const lower = word.toLowerCase();

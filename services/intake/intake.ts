@@ -14,6 +14,7 @@ import { type Series, assembleSeries, seriesPaths } from '../domain/series.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import { REDIS_FULL_MESSAGE, isRedisFull } from '../queue/redis.ts';
 import { type Job, type SeriesRecord, type SeriesSource, type Store, jobIdempotencyKey, seriesContentHash } from '../store/db.ts';
+import { checkWithGit } from './mailinfo.ts';
 
 export interface SubmitRequest {
   /** The series as an mbox, a binary (latin1) string. */
@@ -22,6 +23,8 @@ export interface SubmitRequest {
   inboxUrl: string | null;
   tree: string | null;
   base: string | null;
+  /** The rule that picked `base` (services/intake/base.ts), recorded on the job; absent: none. */
+  baseRule?: string | null;
   suites: readonly string[] | null;
   /** A deliberate rerun: a new job even if this series was tested the same way. */
   force: boolean;
@@ -47,6 +50,10 @@ export interface IntakeDeps {
   logger: Logger;
 }
 
+/** How long git may take to read a submission's patches (mailinfo.ts), and what it may write: 4x the mbox, at most this. */
+export const MAILINFO_TIMEOUT_MS = 30_000;
+export const MAILINFO_MAX_BYTES = 64 * 1024 * 1024;
+
 export class Intake {
   constructor(private readonly deps: IntakeDeps) {}
 
@@ -56,9 +63,12 @@ export class Intake {
     return this.deps.suites.forPaths(seriesPaths(series));
   }
 
-  /** Parses and validates without writing anything; throws PatchbayError with a code for bad input. */
-  validate(req: SubmitRequest): { series: Series; tree: string; suites: string[] } {
-    const series = assembleSeries(parseMbox(req.mbox));
+  /**
+   * Parses and validates without writing anything; throws PatchbayError with a code for bad input.
+   * With `checked` (the series check() took from git's reading), validates that series instead.
+   */
+  validate(req: SubmitRequest, checked?: Series): { series: Series; tree: string; suites: string[] } {
+    const series = checked ?? assembleSeries(parseMbox(req.mbox));
     const tree = this.deps.trees.get(req.tree ?? this.deps.trees.trees[0]?.name ?? '').name;
     const suites = (req.suites ? this.deps.suites.select(req.suites) : this.defaultSuites(series)).map((s) => s.name);
     if (suites.length === 0) throw new PatchbayError('SUITES_EMPTY', 'no suites to run');
@@ -68,8 +78,18 @@ export class Intake {
     return { series, tree, suites };
   }
 
+  /**
+   * validate(), then every patch read as git am reads it (checkWithGit): where
+   * git reads another diff, its files are the series' (and pick the suites).
+   */
+  async check(req: SubmitRequest): Promise<{ series: Series; tree: string; suites: string[] }> {
+    const { series } = this.validate(req);
+    const maxBytes = Math.min(4 * req.mbox.length, MAILINFO_MAX_BYTES);
+    return this.validate(req, await checkWithGit(series, { timeoutMs: MAILINFO_TIMEOUT_MS, maxBytes }));
+  }
+
   async submit(req: SubmitRequest): Promise<SubmitResult> {
-    const { series, tree, suites } = this.validate(req);
+    const { series, tree, suites } = await this.check(req);
     const contentHash = seriesContentHash(series);
     const { store } = this.deps;
     const existing = await store.series.findByContentHash(contentHash);
@@ -78,6 +98,7 @@ export class Intake {
       seriesId: record.id,
       tree,
       base: req.base,
+      baseRule: req.baseRule ?? null,
       suites,
       idempotencyKey: jobIdempotencyKey({ contentHash, tree, base: req.base, suites, force: req.force }),
       // The deadline runs from when a worker starts it (the executor enforces it).

@@ -104,13 +104,20 @@ export const publicOnlyLookup: LookupFunction = (hostname, options, callback) =>
   });
 };
 
-function get(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
+export interface RequestOptions {
+  method: 'GET' | 'POST';
+  /** Sent as the User-Agent: who polls, with a contact address (config lore.userAgent). */
+  userAgent: string;
+  accept: string;
+}
+
+function send(url: URL, signal: AbortSignal, opts: RequestOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = request(url, {
-      method: 'GET',
+      method: opts.method,
       // identity: the body is counted as sent and inflated here, under a cap.
-      headers: { accept: 'application/gzip, */*', 'accept-encoding': 'identity', 'user-agent': 'patchbay' },
+      headers: { accept: opts.accept, 'accept-encoding': 'identity', 'user-agent': opts.userAgent, ...(opts.method === 'POST' ? { 'content-length': '0' } : {}) },
       lookup: publicOnlyLookup,
       // A fresh connection per request: never one pooled by a lookup that did not check.
       agent: false,
@@ -125,8 +132,8 @@ function isZlibError(e: unknown): e is Error {
   return e instanceof Error && 'code' in e && typeof e.code === 'string' && e.code.startsWith('Z_');
 }
 
-/** Reads a gzipped body: at most maxBytes received, at most maxBytes inflated. */
-async function readGzipped(res: IncomingMessage, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+/** Reads a body (gzipped or not): at most maxBytes received, at most maxBytes inflated. */
+async function readBody(res: IncomingMessage, maxBytes: number, gzip: boolean, signal: AbortSignal): Promise<Buffer> {
   let received = 0;
   let inflated = 0;
   const chunks: Buffer[] = [];
@@ -141,7 +148,7 @@ async function readGzipped(res: IncomingMessage, maxBytes: number, signal: Abort
     write(chunk: Buffer, _encoding, done) {
       inflated += chunk.length;
       if (inflated > maxBytes) {
-        done(new PatchbayError('BODY_TOO_LARGE', `the thread is larger than the limit of ${maxBytes} bytes`, {
+        done(new PatchbayError('BODY_TOO_LARGE', `the answer is larger than the limit of ${maxBytes} bytes`, {
           details: { limit: maxBytes, inflatedBytes: inflated, receivedBytes: received },
         }));
         return;
@@ -151,7 +158,8 @@ async function readGzipped(res: IncomingMessage, maxBytes: number, signal: Abort
     },
   });
   try {
-    await pipeline(res, count, createGunzip(), sink, { signal });
+    if (gzip) await pipeline(res, count, createGunzip(), sink, { signal });
+    else await pipeline(res, count, sink, { signal });
   } catch (e) {
     if (isZlibError(e)) throw new FetchFailure('the body is not gzip', false, { error: e.message, receivedBytes: received });
     throw e;
@@ -164,19 +172,33 @@ function notAllowed(allowed: readonly string[]): PatchbayError {
   return new PatchbayError('INBOX_NOT_ALLOWED', `this service fetches only from ${allowed.join(', ')}; submit other series as an mbox`);
 }
 
-/** The whole thread of a message, as an mbox binary (latin1) string. */
-export async function fetchThreadMbox(inbox: string, messageId: string, opts: InboxFetchOptions): Promise<string> {
-  const id = normalizeMessageId(messageId);
-  const base = normalizeInbox(inbox);
-  const allowed = opts.allow.map((o) => new URL(o).origin);
-  if (!allowed.includes(base.origin)) throw notAllowed(allowed);
+export interface FencedFetchOptions extends InboxFetchOptions, Partial<RequestOptions> {
+  /** The body is gzip (t.mbox.gz, x=m): inflated here, under the same cap. */
+  gzip: boolean;
+}
 
-  let url = new URL(`${encodeURIComponent(id)}/t.mbox.gz`, base);
+/**
+ * One fenced request to a public-inbox: the URL's origin must be in the
+ * allowlist, redirects only to allowlisted origins (at most 3), the body
+ * capped as received and inflated, one deadline for all of it. Throws
+ * INBOX_NOT_ALLOWED, INBOX_NOT_FOUND (404), BODY_TOO_LARGE or
+ * INBOX_FETCH_FAILED (retryable for 429, 5xx, timeouts and connection
+ * failures; details.status, details.retryAfterSeconds when the inbox said).
+ */
+export async function fencedFetch(target: URL, opts: FencedFetchOptions): Promise<Buffer> {
+  const allowed = opts.allow.map((o) => new URL(o).origin);
+  if (!allowed.includes(target.origin)) throw notAllowed(allowed);
+  const request: RequestOptions = {
+    method: opts.method ?? 'GET',
+    userAgent: opts.userAgent ?? 'patchbay',
+    accept: opts.accept ?? (opts.gzip ? 'application/gzip, */*' : '*/*'),
+  };
+  let url = target;
   const controller = new AbortController();
   const timer = setTimeout(() => { controller.abort(); }, opts.timeoutMs);
   try {
     for (let hops = 0; ; hops++) {
-      const res = await get(url, controller.signal);
+      const res = await send(url, controller.signal, request);
       const status = res.statusCode ?? 0;
       if (REDIRECTS.has(status)) {
         res.destroy();
@@ -195,11 +217,15 @@ export async function fetchThreadMbox(inbox: string, messageId: string, opts: In
       }
       if (status === 404) {
         res.destroy();
-        throw new PatchbayError('INBOX_NOT_FOUND', `${base.href} has no message <${id}>`);
+        throw new PatchbayError('INBOX_NOT_FOUND', `${url.origin}${url.pathname} was not found`, { details: { status } });
       }
       if (status < 200 || status > 299) {
         res.destroy();
-        throw new FetchFailure('the inbox answered with an unexpected status', status >= 500 || status === 429, { status });
+        const retryAfter = Number(res.headers['retry-after']);
+        throw new FetchFailure('the inbox answered with an unexpected status', status >= 500 || status === 429, {
+          status,
+          ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterSeconds: retryAfter } : {}),
+        });
       }
       const encoding = (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       if (encoding !== 'identity') {
@@ -211,7 +237,7 @@ export async function fetchThreadMbox(inbox: string, messageId: string, opts: In
         res.destroy();
         throw new FetchFailure('the body is over the limit', false, { status, contentLength: length, limit: opts.maxBytes });
       }
-      return (await readGzipped(res, opts.maxBytes, controller.signal)).toString('latin1');
+      return await readBody(res, opts.maxBytes, opts.gzip, controller.signal);
     }
   } catch (e) {
     if (isPatchbayError(e)) throw e;
@@ -227,5 +253,20 @@ export async function fetchThreadMbox(inbox: string, messageId: string, opts: In
     });
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The whole thread of a message, as an mbox binary (latin1) string. */
+export async function fetchThreadMbox(inbox: string, messageId: string, opts: InboxFetchOptions & { userAgent?: string }): Promise<string> {
+  const id = normalizeMessageId(messageId);
+  const base = normalizeInbox(inbox);
+  const allowed = opts.allow.map((o) => new URL(o).origin);
+  if (!allowed.includes(base.origin)) throw notAllowed(allowed);
+  try {
+    return (await fencedFetch(new URL(`${encodeURIComponent(id)}/t.mbox.gz`, base), { ...opts, gzip: true })).toString('latin1');
+  } catch (e) {
+    if (isPatchbayError(e) && e.code === 'INBOX_NOT_FOUND') throw new PatchbayError('INBOX_NOT_FOUND', `${base.href} has no message <${id}>`);
+    if (isPatchbayError(e) && e.code === 'BODY_TOO_LARGE') throw new PatchbayError('BODY_TOO_LARGE', `the thread is larger than the limit of ${opts.maxBytes} bytes`, { details: e.details });
+    throw e;
   }
 }

@@ -21,6 +21,8 @@ import type { Config } from '../config/config.ts';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
 import { Intake } from '../intake/intake.ts';
 import { fetchThreadMbox } from '../lore/inbox.ts';
+import { LoreWatcher } from '../lore/watcher.ts';
+import { mirrorGit, resolveBase } from '../intake/base.ts';
 import { JobQueue } from '../queue/job-queue.ts';
 import { JobLogs } from '../queue/logs.ts';
 import { closeRedis, createRedis, pingRedis } from '../queue/redis.ts';
@@ -29,11 +31,13 @@ import { makeProcessor } from '../worker/processor.ts';
 import { workerStore } from '../worker/store-adapter.ts';
 import { SeriesWorker, requestCancel } from '../worker/worker.ts';
 
-export type Role = 'api' | 'worker';
+export type Role = 'api' | 'worker' | 'lore';
 
 export interface Service {
   api: FastifyInstance | null;
   worker: SeriesWorker | null;
+  /** The lore watcher, when this process runs the lore role. */
+  lore: LoreWatcher | null;
   store: Store;
   intake: Intake;
   /** The address the API listens on, when it runs. */
@@ -70,7 +74,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
   }
   const queue = new JobQueue(redis, { prefix: config.queuePrefix });
   const logs = new JobLogs(redis, config.queuePrefix);
-  const metrics = makeMetrics(queue);
+  const metrics = makeMetrics(queue, store.lore);
   const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: 'by-paths', logger: log });
   if (opts.roles.includes('api')) await ensureLocalToken(store, config.dataDir, log);
   const requeued = await intake.reconcile();
@@ -114,6 +118,19 @@ export async function startService(config: Config, opts: { roles: readonly Role[
     });
   }
 
+  let lore: LoreWatcher | null = null;
+  if (opts.roles.includes('lore')) {
+    const git = mirrorGit(config.mirrorsDir);
+    const watcher = new LoreWatcher({
+      store, intake, trees: catalogs.trees, config: config.lore, logger: log,
+      allow: config.api.inboxAllowlist, timeoutMs: config.api.inboxTimeoutMs, maxBytes: config.api.mboxLimitBytes,
+      resolveBase: (series) => resolveBase(series, { trees: catalogs.trees, git, requestedTree: null, requestedBase: null, historyDepth: config.lore.baseHistoryDepth }),
+    });
+    lore = watcher;
+    watcher.start();
+    closers.unshift(async () => { await watcher.close(); });
+  }
+
   let api: FastifyInstance | null = null;
   let url: string | null = null;
   if (opts.roles.includes('api')) {
@@ -143,7 +160,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
 
   let closing: Promise<void> | null = null;
   return {
-    api, worker, store, intake, url,
+    api, worker, lore, store, intake, url,
     close() {
       closing ??= (async () => {
         for (const c of closers) {
@@ -190,8 +207,13 @@ async function ensureLocalToken(store: Store, dataDir: string, log: Logger): Pro
   log.info({ tokenId: token.id }, 'created the first admin token');
 }
 
-export function parseRoles(role: string | undefined): Role[] {
-  if (role === undefined || role === 'all') return ['api', 'worker'];
-  if (role === 'api' || role === 'worker') return [role];
-  throw new PatchbayError('USAGE', `--role must be api, worker or all, not "${role}"`);
+/**
+ * The roles of `serve --role`: all (the default) is the API and a worker,
+ * and the lore watcher when configuration says to watch (lore.watch); a
+ * single role runs alone.
+ */
+export function parseRoles(role: string | undefined, config: Pick<Config, 'lore'>): Role[] {
+  if (role === undefined || role === 'all') return config.lore.watch ? ['api', 'worker', 'lore'] : ['api', 'worker'];
+  if (role === 'api' || role === 'worker' || role === 'lore') return [role];
+  throw new PatchbayError('USAGE', `--role must be api, worker, lore or all, not "${role}"`);
 }

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
 import { processAlive } from '../platform/process.ts';
 import { JobRepo } from './job-repo.ts';
+import { LoreRepo } from './lore-repo.ts';
 import { MIGRATIONS } from './migrations/index.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import type { Database } from './schema.ts';
@@ -33,6 +34,7 @@ export {
   type StoredPatch,
 } from './series-repo.ts';
 export { TokenRepo, hashSecret, type Token } from './token-repo.ts';
+export { LoreRepo, type LoreDecision, type LoreInboxStatus, type NewLoreDecision, type StoredMail } from './lore-repo.ts';
 export type { Page } from './util.ts';
 
 export interface OpenDatabaseOptions {
@@ -49,6 +51,8 @@ export interface Store {
   readonly series: SeriesRepo;
   readonly jobs: JobRepo;
   readonly tokens: TokenRepo;
+  /** The lore watcher's cursors, mail, threads and decisions. */
+  readonly lore: LoreRepo;
   /** For queries the repositories do not offer (tests, one-off tools). */
   readonly db: Kysely<Database>;
   /**
@@ -193,6 +197,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Store> {
     series: new SeriesRepo(db),
     jobs: new JobRepo(db),
     tokens: new TokenRepo(db),
+    lore: new LoreRepo(db),
     db,
     close,
   };

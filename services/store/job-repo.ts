@@ -40,6 +40,8 @@ export interface Job {
   artifactsDir: string | null;
   /** The token that asked for it; null: the CLI or the watcher. */
   submittedBy: string | null;
+  /** The rule that picked the base before the job ran (services/intake/base.ts); null: left to the executor. */
+  baseRule: string | null;
 }
 
 export interface JobWithResult extends Job {
@@ -56,6 +58,8 @@ export interface CreateJobInput {
   idempotencyKey: string;
   deadlineAt: Date | null;
   submittedBy: string | null;
+  /** The rule that picked `base` (services/intake/base.ts); absent: none. */
+  baseRule?: string | null;
   /**
    * At most this many jobs of submittedBy queued or running, this one
    * included; past it JOB_QUOTA. null: no cap (admins, the CLI, the watcher).
@@ -118,6 +122,7 @@ function toJob(r: Selectable<JobsTable>): Job {
     errorMessage: r.error_message,
     artifactsDir: r.artifacts_dir,
     submittedBy: r.submitted_by,
+    baseRule: r.base_rule,
   };
 }
 
@@ -190,6 +195,7 @@ export class JobRepo {
             status: 'queued',
             deadline_at: input.deadlineAt,
             submitted_by: input.submittedBy,
+            base_rule: input.baseRule ?? null,
           })
           .onConflict((oc) => oc.column('idempotency_key').doNothing())
           .returningAll()

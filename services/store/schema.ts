@@ -80,6 +80,8 @@ export interface JobsTable {
   result: Json<unknown> | null;
   /** The token that asked for the job; null: the CLI or the watcher. */
   submitted_by: string | null;
+  /** The rule that picked the base (services/intake/base.ts); null: decided by the executor. */
+  base_rule: Generated<string | null>;
 }
 
 export interface StageRunsTable {
@@ -119,6 +121,69 @@ export interface TokensTable {
   revoked_at: Timestamp | null;
 }
 
+export const LORE_DECISIONS = ['queued', 'duplicate', 'not-relevant', 'incomplete', 'no-base', 'invalid', 'no-patches'] as const;
+export type LoreDecisionKind = (typeof LORE_DECISIONS)[number];
+
+export interface LoreInboxesTable {
+  url: string;
+  cursor_at: Timestamp | null;
+  last_poll_at: Timestamp | null;
+  last_ok_at: Timestamp | null;
+  last_error: string | null;
+  last_error_at: Timestamp | null;
+  polls: Generated<number>;
+  poll_errors: Generated<number>;
+  messages_seen: Generated<number>;
+  requests: Generated<number>;
+}
+
+export interface LoreMessagesTable {
+  message_id: string;
+  thread_root: string;
+  inboxes: Json<string[]>;
+  subject: string;
+  from_email: string;
+  date: Timestamp | null;
+  raw: Bytes;
+  first_seen_at: GeneratedTimestamp;
+}
+
+export interface LoreThreadsTable {
+  root: string;
+  inbox: string;
+  dirty: Generated<boolean>;
+  fetched: Generated<boolean>;
+  first_seen_at: GeneratedTimestamp;
+  last_mail_at: GeneratedTimestamp;
+}
+
+export interface LoreDecisionsTable {
+  id: string;
+  key: string;
+  thread_root: string;
+  inbox: string;
+  identity: string | null;
+  version: number | null;
+  title: string;
+  author: string;
+  root_message_id: string;
+  decision: LoreDecisionKind;
+  reason: string;
+  tree: string | null;
+  base: string | null;
+  base_rule: string | null;
+  patch_hash: string | null;
+  series_id: string | null;
+  job_id: string | null;
+  decided_at: GeneratedTimestamp;
+}
+
+export interface LoreLeaseTable {
+  name: string;
+  holder: string;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   series: SeriesTable;
   patches: PatchesTable;
@@ -126,4 +191,9 @@ export interface Database {
   stage_runs: StageRunsTable;
   test_results: TestResultsTable;
   tokens: TokensTable;
+  lore_inboxes: LoreInboxesTable;
+  lore_messages: LoreMessagesTable;
+  lore_threads: LoreThreadsTable;
+  lore_decisions: LoreDecisionsTable;
+  lore_lease: LoreLeaseTable;
 }

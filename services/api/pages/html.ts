@@ -38,13 +38,15 @@ pre.log{background:#0d1117;color:#d1d5da;padding:.8em;max-height:32em;overflow:a
 .queued,.running{background:#0969da}.cancelled{background:#57606a}
 ol.timeline{list-style:none;padding:0;display:flex;gap:.4em;flex-wrap:wrap}ol.timeline li{border:1px solid #d0d7de;padding:.3em .6em;border-radius:4px;background:#fff}
 tr.cmp-new-failure td{background:#ffebe9}tr.cmp-flaky td,tr.cmp-pre-existing td{background:#fff8c5}tr.cmp-fixed td{background:#dafbe1}
-.muted{color:#57606a}`;
+.muted{color:#57606a}
+.d{font-weight:600;padding:.05em .45em;border-radius:3px;font-size:12px;border:1px solid #d0d7de}
+.d-queued{background:#dafbe1}.d-duplicate,.d-no-patches,.d-not-relevant{background:#f0f2f4}.d-incomplete,.d-no-base{background:#fff8c5}.d-invalid{background:#ffebe9}`;
 
 export function page(title: string, body: Html): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} · patchbay</title><style>${new Html(STYLE)}</style></head>
-<body><header><a href="/series">patchbay</a> <span class="muted">kernel CI for io_uring and FUSE</span></header>
+<body><header><a href="/series">patchbay</a> <span class="muted">kernel CI for io_uring and FUSE</span> · <a href="/lore">lore watcher</a></header>
 <main>${body}</main></body></html>`.value;
 }
 

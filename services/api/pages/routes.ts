@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PatchbayError } from '../../domain/errors.ts';
 import { type ComparedResult, type Comparison, formatTally } from '../../domain/compare.ts';
 import type { Store } from '../../store/db.ts';
+import { WATCHER_LEASE } from '../../store/lore-repo.ts';
 import { Html, badge, duration, html, page } from './html.ts';
 
 export interface PageRoutesOptions {
@@ -75,6 +76,33 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       <h2>Jobs</h2><table><thead><tr><th>Job</th><th>Status</th><th>Tree</th><th>Suites</th><th>Summary</th></tr></thead><tbody>
       ${jobs.map((j) => html`<tr><td><a href="/jobs/${j.id}">${j.id}</a></td><td>${badge(j.status)}</td><td>${j.tree}</td><td>${j.suites.join(', ')}</td><td>${j.summary}</td></tr>`)}
       </tbody></table>`));
+  });
+
+  app.get('/lore', { config: { scope: 'read' }, schema: { ...hide, querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 200 })) }) } }, async (request, reply) => {
+    const [inboxes, lease, list] = await Promise.all([
+      store.lore.inboxes(),
+      store.lore.leaseHolder(WATCHER_LEASE),
+      store.lore.decisions({ limit: 100, ...(request.query.cursor ? { cursor: request.query.cursor } : {}) }),
+    ]);
+    const when = (d: Date | null): string => (d === null ? '—' : d.toISOString().replace('T', ' ').slice(0, 19));
+    const next = list.nextCursor ? html`<a href="/lore?cursor=${encodeURIComponent(list.nextCursor)}">older</a>` : '';
+    return reply.type('text/html; charset=utf-8').send(page('Lore watcher', html`<h1>Lore watcher</h1>
+      <p class="muted">${lease ? html`Polling: ${lease.holder} (lease until ${when(lease.expiresAt)})` : 'No watcher holds the lease: none is polling.'}</p>
+      <h2>Inboxes</h2>
+      <table><thead><tr><th>Inbox</th><th>Cursor (received since)</th><th>Last poll</th><th>Last success</th><th>Polls</th><th>Errors</th><th>Messages</th><th>Requests</th><th>Last error</th></tr></thead><tbody>
+      ${inboxes.map((i) => html`<tr data-inbox="${i.url}"><td>${i.url}</td><td>${when(i.cursorAt)}</td><td>${when(i.lastPollAt)}</td><td>${when(i.lastOkAt)}</td><td>${i.polls}</td><td>${i.pollErrors}</td><td>${i.messagesSeen}</td><td>${i.requests}</td>
+        <td>${i.lastError === null ? '' : html`${i.lastError} <span class="muted">(${when(i.lastErrorAt)})</span>`}</td></tr>`)}
+      </tbody></table>
+      <h2>Decisions</h2>
+      <p class="muted">Every series revision the watcher found, and every thread without patches, with why it was or was not queued.</p>
+      <table><thead><tr><th>When</th><th>Decision</th><th>Series</th><th>Author</th><th>Base</th><th>Why</th></tr></thead><tbody>
+      ${list.items.map((d) => html`<tr data-decision="${d.decision}"><td class="muted">${when(d.decidedAt)}</td>
+        <td><span class="d d-${d.decision}">${d.decision}</span>${d.jobId ? html` <a href="/jobs/${d.jobId}">job</a>` : ''}</td>
+        <td>${d.seriesId ? html`<a href="/series/${d.seriesId}">${d.title}</a>` : d.title}${d.version !== null ? html` <span class="muted">v${d.version}</span>` : ''}<br><span class="muted">&lt;${d.rootMessageId}&gt;</span></td>
+        <td>${d.author}</td>
+        <td>${d.tree ? html`${d.tree} <code>${(d.base ?? '').slice(0, 12)}</code><br><span class="muted">${d.baseRule ?? ''}</span>` : ''}</td>
+        <td>${d.reason}</td></tr>`)}
+      </tbody></table>${next}`));
   });
 
   app.get('/jobs/:id', { config: { scope: 'read' }, schema: { ...hide, params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } }, async (request, reply) => {

@@ -241,19 +241,24 @@ test('body: base64 and charsets', () => {
   assert.equal(utf8.body, 'J\u00f6rg\n');
 });
 
-test('body: multipart takes the first text/plain part, or a later text part holding the diff', () => {
+test('body: multipart takes the first text part, and a later text part holding the diff after it', () => {
   const mp = (parts: string): string =>
     `Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="BND"\n\npreamble\n${parts}--BND--\nepilogue\n`;
   const text = '--BND\nContent-Type: text/plain; charset=us-ascii\n\nfirst part\n';
   const html = '--BND\nContent-Type: text/html\n\n<p>html</p>\n';
   const other = '--BND\nContent-Type: text/plain\n\nsecond part\n';
-  assert.equal(parseMessage(mp(html + text + other)).body, 'first part');
+  // Each line of a part ends in LF, its last one too (git mailinfo and postal-mime read it so).
+  assert.equal(parseMessage(mp(html + text + other)).body, 'first part\n');
   const patch = Buffer.from('diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n').toString('base64');
   const attach = `--BND\nContent-Type: text/x-patch; name="0001.patch"\nContent-Transfer-Encoding: base64\n\n${patch}\n`;
-  assert.match(parseMessage(mp(text + attach)).body, /^diff --git a\/f b\/f\n/);
+  // The message, then the attachment: what git mailinfo reads as message and patch.
+  assert.equal(parseMessage(mp(text + attach)).body, 'first part\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n');
+  // A first part with the diff is the body alone.
+  const inline = '--BND\nContent-Type: text/plain\n\ndiff --git a/g b/g\n';
+  assert.equal(parseMessage(mp(inline + attach)).body, 'diff --git a/g b/g\n');
   const nested =
     '--BND\nContent-Type: multipart/alternative; boundary=INNER\n\n--INNER\nContent-Type: text/plain\n\ninner text\n--INNER\nContent-Type: text/html\n\n<b>x</b>\n--INNER--\n';
-  assert.equal(parseMessage(mp(nested + other)).body, 'inner text');
+  assert.equal(parseMessage(mp(nested + other)).body, 'inner text\n');
   assert.equal(parseMessage(mp(html)).body, '');
   // raw stays as it came
   assert.equal(parseMessage(mp(text)).raw, mp(text));

@@ -98,6 +98,16 @@ test('assembleSeries: opts.version picks an older revision', () => {
   );
 });
 
+test('assembleSeries: a RESEND mail taken marks the series; its identity is its change-id, else its title and author', () => {
+  const s = assembleSeries(loadGolden('rfc-resend-duplicate.mbox'));
+  assert.equal(s.isResend, true);
+  assert.equal(s.version, 1);
+  assert.equal(s.identity, 'subject:pbergov@example.com:io_uring/kbuf: add a tracepoint for ring pinning');
+  const v3 = assembleSeries(loadGolden('kmbuf-v3-thread.mbox'));
+  assert.equal(v3.isResend, false);
+  assert.equal(v3.identity, 'change-id:20251201-kmbuf-pin-5f3a1c2d9e7b');
+});
+
 test('assembleSeries: asking for a revision that is not there', () => {
   try {
     assembleSeries(loadGolden('kmbuf-v3-thread.mbox'), { version: 4 });

@@ -52,6 +52,20 @@ const cases: Array<[string, Expect]> = [
   ['[GIT PULL] io_uring fixes for 6.19-rc3', { isPatch: false, treeTags: ['GIT', 'PULL'], title: 'io_uring fixes for 6.19-rc3' }],
   ['[PATCH [net] v2] nested brackets', { isPatch: true, version: 2, treeTags: ['net'], title: 'nested brackets' }],
   ['[PATCH] io_uring: fix x[i] bounds', { title: 'io_uring: fix x[i] bounds' }],
+  // Tree tags, RESEND in every place it is written.
+  ['[PATCH io_uring-7.2] io_uring: x', { isPatch: true, version: 1, counter: null, treeTags: ['io_uring-7.2'], title: 'io_uring: x' }],
+  ['[PATCH for-next 1/2] x', { version: 1, counter: 1, total: 2, treeTags: ['for-next'] }],
+  ['[PATCH for-7.1/io_uring v3 02/11] x', { version: 3, counter: 2, total: 11, treeTags: ['for-7.1/io_uring'] }],
+  ['[PATCHv2 3/4] x', { isPatch: true, version: 2, counter: 3, total: 4, treeTags: [] }],
+  ['[RESEND PATCH] x', { isPatch: true, isResend: true, version: 1, counter: null, treeTags: [], title: 'x' }],
+  ['[RESEND][PATCH v2 1/2] x', { isPatch: true, isResend: true, version: 2, counter: 1, total: 2, treeTags: [] }],
+  ['[PATCH v2 RESEND 1/2] x', { isResend: true, version: 2, counter: 1, total: 2, treeTags: [] }],
+  ['[PATCH v2 00/11 RESEND] x', { isResend: true, version: 2, counter: 0, total: 11 }],
+  ['[RESENDv3 PATCH 2/2] x', { isPatch: true, isResend: true, version: 3, counter: 2, total: 2, treeTags: [] }],
+  ['[PATCH RESEND^2 net] x', { isResend: true, version: 1, treeTags: ['net'] }],
+  ['[PATCH v2] [RESEND] x', { isResend: true, version: 2, prefixes: ['PATCH', 'v2', 'RESEND'], title: 'x' }],
+  ['RESEND: [PATCH] x', { isReply: false, isPatch: true, isResend: true, title: 'x' }],
+  ['Re: [PATCH RESEND v2 1/2] x', { isReply: true, isResend: true, version: 2, counter: 1 }],
   ['  [PATCH   v2   1/3]   spaces\tand  tabs ', { version: 2, counter: 1, total: 3, title: 'spaces and tabs' }],
 ];
 
@@ -77,6 +91,8 @@ test('versionWord', () => {
   assert.equal(versionWord('PATCHv2'), 2);
   assert.equal(versionWord('patch-v4'), 4);
   assert.equal(versionWord('RFC_v2'), 2);
+  assert.equal(versionWord('RESENDv3'), 3);
+  assert.equal(versionWord('resend-v2'), 2);
   assert.equal(versionWord('PATCH'), null);
   assert.equal(versionWord('v'), null);
   assert.equal(versionWord('6.12.y'), null);

@@ -1,0 +1,320 @@
+/**
+ * The lore watcher against a real public-inbox on loopback (two inboxes,
+ * like io-uring@ and linux-fsdevel@), a real database (PGlite), Redis and
+ * intake, and a tree mirror made with git: series made with git
+ * format-patch are delivered, the watcher polls and judges, and each test
+ * checks the decisions and the jobs in the database.
+ *
+ * public-inbox's search lags delivery by up to ~30 s (its httpd reopens the
+ * index on a timer), as lore's does: the watcher's overlap margin covers it,
+ * and `settle()` polls until the expected state or a deadline.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadCatalogs } from '../../catalog/load.ts';
+import { loadConfig } from '../../config/config.ts';
+import { mirrorGit, resolveBase } from '../../intake/base.ts';
+import { Intake } from '../../intake/intake.ts';
+import { JobQueue } from '../../queue/job-queue.ts';
+import { closeRedis, createRedis } from '../../queue/redis.ts';
+import { openDatabase, type LoreDecision, type Store } from '../../store/db.ts';
+import { LoreWatcher, type LoreConfig } from '../watcher.ts';
+import { type PublicInbox, startPublicInbox } from './public-inbox-server.ts';
+import { type Mail, type TestTree, makeDiscussion, makeReply, makeSeries, makeTestTree, reencode } from './traffic.ts';
+
+const SEED_REVIEW_QUOTE = `diff --git a/io_uring/kbuf.c b/io_uring/kbuf.c
+index 1111111..2222222 100644
+--- a/io_uring/kbuf.c
++++ b/io_uring/kbuf.c
+@@ -1,3 +1,4 @@
++#include <linux/io_uring/buf.h>`;
+
+describe('lore watcher', { timeout: 20 * 60_000 }, () => {
+  let dir: string;
+  let pi: PublicInbox;
+  let redis: Redis;
+  let store: Store;
+  let queue: JobQueue;
+  let tree: TestTree;
+  let intake: Intake;
+  let io: string;
+  let fsdevel: string;
+  const config = loadConfig(process.env);
+
+  function watcherConfig(over: Partial<LoreConfig> = {}): LoreConfig {
+    return {
+      ...config.lore, inboxes: [io, fsdevel], requestSpacingMs: 0, overlapSeconds: 3600, lookbackSeconds: 3600,
+      settleSeconds: 30, backoffBaseMs: 50, backoffMaxMs: 200, userAgent: 'patchbay-test (contact: test@patchbay.invalid)', ...over,
+    };
+  }
+
+  function newWatcher(over: Partial<LoreConfig> = {}): LoreWatcher {
+    const git = mirrorGit(tree.mirrorsDir);
+    return new LoreWatcher({
+      store, intake, trees: tree.trees, config: watcherConfig(over), logger: pino({ level: process.env.PATCHBAY_TEST_LOG ?? 'silent' }),
+      allow: [pi.origin], timeoutMs: 30_000, maxBytes: 32 * 1024 * 1024,
+      resolveBase: (series) => resolveBase(series, { trees: tree.trees, git, requestedTree: null, requestedBase: null, historyDepth: 100 }),
+    });
+  }
+
+  /** Polls and judges until check() holds (the inbox's search lags delivery), at most timeoutMs. */
+  async function settle<T>(w: LoreWatcher, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+    const signal = new AbortController().signal;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await w.pollAll(signal);
+      await w.judge(signal);
+      const got = await check();
+      if (got !== undefined) return got;
+      if (Date.now() > deadline) assert.fail('the watcher did not reach the expected state in time');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  async function decisionsFor(rootMessageId: string): Promise<LoreDecision[]> {
+    const page = await store.lore.decisions({ limit: 500 });
+    return page.items.filter((d) => d.rootMessageId === rootMessageId);
+  }
+
+  async function oneDecision(w: LoreWatcher, rootMessageId: string): Promise<LoreDecision> {
+    return settle(w, async () => {
+      const ds = await decisionsFor(rootMessageId);
+      assert.ok(ds.length <= 1, `more than one decision for <${rootMessageId}>: ${ds.map((d) => d.decision).join(', ')}`);
+      return ds[0];
+    });
+  }
+
+  async function jobsOfSeries(seriesId: string | null): Promise<number> {
+    if (seriesId === null) return 0;
+    return (await store.jobs.forSeries(seriesId)).length;
+  }
+
+  function deliver(mails: readonly Mail[], inbox?: string, refresh = true): void {
+    pi.deliverMany(mails.map((m) => m.raw), { ...(inbox !== undefined ? { inbox } : {}), received: true, refresh });
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'patchbay-lore-'));
+    pi = await startPublicInbox(['io-uring', 'linux-fsdevel']);
+    io = pi.urls['io-uring'] ?? '';
+    fsdevel = pi.urls['linux-fsdevel'] ?? '';
+    redis = createRedis(config.redisUrl, 'lore-test');
+    store = await openDatabase({ databaseUrl: null, dataDir: join(dir, 'data') });
+    queue = new JobQueue(redis, { prefix: `test-lore-${randomBytes(4).toString('hex')}` });
+    tree = makeTestTree(join(dir, 'tree'));
+    const { suites } = loadCatalogs(config);
+    intake = new Intake({ store, queue, trees: tree.trees, suites, defaultSuites: 'by-paths', logger: pino({ level: 'silent' }) });
+  });
+
+  after(async () => {
+    await queue.close();
+    await store.close();
+    await closeRedis(redis);
+    pi.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('queues a 25-patch series with a cover letter and review replies once, on its base-commit', async () => {
+    const files = Array.from({ length: 25 }, (_, i) => (i % 2 === 0 ? 'io_uring/kbuf.c' : 'fs/fuse/dev.c'));
+    const mails = makeSeries(tree, { id: 'kmbuf-v3', title: 'fuse/io-uring: add kernel-managed buffer rings', files, version: 3, cover: true, baseTrailer: true });
+    const [cover, , , , , , p6] = mails;
+    assert.ok(cover !== undefined && p6 !== undefined);
+    const replies = [
+      makeReply(p6, { id: 'review-06', from: 'reviewer@example.org', body: 'This needs a comment.\n\nReviewed-by: Reviewer <reviewer@example.org>', quote: SEED_REVIEW_QUOTE }),
+      makeReply(cover, { id: 'review-00', from: 'maint@example.org', body: 'Looks good overall.' }),
+    ];
+    deliver([...mails, ...replies]);
+    const w = newWatcher();
+    const d = await oneDecision(w, cover.messageId);
+    assert.equal(d.decision, 'queued', d.reason);
+    assert.equal(d.version, 3);
+    assert.equal(d.baseRule, 'base-commit');
+    assert.equal(d.base, tree.tip);
+    assert.equal(d.tree, tree.name);
+    const patches = await store.series.patches(d.seriesId ?? '');
+    assert.equal(patches.length, 25);
+    // Judged again: nothing new.
+    await w.pollAll(new AbortController().signal);
+    await w.judge(new AbortController().signal);
+    assert.equal((await decisionsFor(cover.messageId)).length, 1);
+    assert.equal(await jobsOfSeries(d.seriesId), 1);
+    const job = (await store.jobs.forSeries(d.seriesId ?? ''))[0];
+    assert.equal(job?.baseRule, 'base-commit');
+  });
+
+  it('links v1, v2 and v3 of a series by its identity, each queued once', async () => {
+    const author = { name: 'Rev Author', email: 'rev@example.org' };
+    const revs = [1, 2, 3].map((v) => makeSeries(tree, { id: `revs-v${v}`, title: 'io_uring: ring resize', files: ['io_uring/rsrc.c', 'io_uring/kbuf.c'], version: v, cover: true, seed: v, author }));
+    const w = newWatcher();
+    const seen: LoreDecision[] = [];
+    for (const mails of revs) {
+      deliver(mails);
+      const root = mails[0]?.messageId ?? '';
+      seen.push(await oneDecision(w, root));
+    }
+    assert.deepEqual(seen.map((d) => [d.decision, d.version]), [['queued', 1], ['queued', 2], ['queued', 3]]);
+    const identity = seen[0]?.identity ?? '';
+    assert.ok(identity !== '');
+    assert.ok(seen.every((d) => d.identity === identity), 'one identity across revisions');
+    assert.deepEqual((await store.lore.revisions(identity)).map((d) => d.version), [1, 2, 3]);
+  });
+
+  it('queues a series without a cover letter, guessing its base from the pre-image blobs', async () => {
+    // kbuf.c changed between first and tip: only first has every pre-image.
+    const mails = makeSeries(tree, { id: 'coverless', title: 'fuse: fix a leak', files: ['io_uring/kbuf.c', 'fs/fuse/file.c'], on: 'first' });
+    deliver(mails);
+    const d = await oneDecision(newWatcher(), mails[0]?.messageId ?? '');
+    assert.equal(d.decision, 'queued', d.reason);
+    assert.equal(d.baseRule, 'blob-guess');
+    assert.equal(d.base, tree.first, 'the newest commit where every pre-image blob matches');
+  });
+
+  it('records a series on an unpublished base as no-base and queues nothing', async () => {
+    const mails = makeSeries(tree, { id: 'nobase', title: 'io_uring: on my own tree', files: ['io_uring/kbuf.c'], on: 'unpublished', baseTrailer: true });
+    deliver(mails);
+    const d = await oneDecision(newWatcher(), mails[0]?.messageId ?? '');
+    assert.equal(d.decision, 'no-base', d.reason);
+    assert.equal(d.jobId, null);
+  });
+
+  it('records patches that touch nothing watched as not relevant, and a discussion as no patches', async () => {
+    const net = makeSeries(tree, { id: 'net', title: 'net: speed up', files: ['net/core/dev.c'] });
+    const talk = makeDiscussion('talk-1', 'io_uring and the page cache', 'What do people think about this?');
+    deliver([...net, talk]);
+    const w = newWatcher();
+    const d = await oneDecision(w, net[0]?.messageId ?? '');
+    assert.equal(d.decision, 'not-relevant');
+    assert.match(d.reason, /net\/core\/dev\.c/);
+    const t = await oneDecision(w, talk.messageId);
+    assert.equal(t.decision, 'no-patches');
+  });
+
+  it('waits for a series that arrives patch by patch, and queues it once when complete', async () => {
+    const mails = makeSeries(tree, { id: 'trickle', title: 'io_uring: trickle', files: ['io_uring/kbuf.c', 'io_uring/rsrc.c', 'fs/fuse/dev.c'], cover: true });
+    const w = newWatcher({ settleSeconds: 3600 });
+    const root = mails[0]?.messageId ?? '';
+    for (const [from, to] of [[0, 2], [2, 3]] as const) {
+      deliver(mails.slice(from, to));
+      // Polled until the new mail is stored, then judged: still waiting.
+      await settle(w, async () => ((await store.lore.seen(mails.slice(0, to).map((m) => m.messageId))).size === to ? true : undefined));
+      await w.judge(new AbortController().signal);
+      assert.deepEqual(await decisionsFor(root), [], `nothing decided with ${to - 1} of 3 patches`);
+    }
+    deliver(mails.slice(3));
+    const d = await oneDecision(w, root);
+    assert.equal(d.decision, 'queued', d.reason);
+    assert.equal(await jobsOfSeries(d.seriesId), 1);
+  });
+
+  it('gives up on an incomplete series after the settle time and records what is missing', async () => {
+    const mails = makeSeries(tree, { id: 'partial', title: 'io_uring: never finished', files: ['io_uring/kbuf.c', 'io_uring/rsrc.c', 'fs/fuse/file.c'], cover: true });
+    deliver(mails.slice(0, 3));
+    const d = await oneDecision(newWatcher({ settleSeconds: 2 }), mails[0]?.messageId ?? '');
+    assert.equal(d.decision, 'incomplete');
+    assert.match(d.reason, /3\/3/);
+  });
+
+  it('counts a series cross-posted to both inboxes once', async () => {
+    const mails = makeSeries(tree, { id: 'xpost', title: 'fuse: io-uring transport', files: ['fs/fuse/dev.c', 'io_uring/kbuf.c'], cover: true });
+    deliver(mails, 'io-uring');
+    deliver(mails, 'linux-fsdevel');
+    const w = newWatcher();
+    const d = await oneDecision(w, mails[0]?.messageId ?? '');
+    assert.equal(d.decision, 'queued', d.reason);
+    await settle(w, async () => {
+      const rows = await store.db.selectFrom('lore_messages').select('inboxes').where('message_id', '=', mails[0]?.messageId ?? '').executeTakeFirst();
+      return rows !== undefined && rows.inboxes.length === 2 ? true : undefined;
+    });
+    assert.equal((await decisionsFor(mails[0]?.messageId ?? '')).length, 1);
+  });
+
+  it('records a RESEND of the same patches as a duplicate of the job already queued', async () => {
+    const first = makeSeries(tree, { id: 'orig', title: 'io_uring: resend me', files: ['io_uring/rsrc.c'], seed: 42 });
+    deliver(first);
+    const w = newWatcher();
+    const d1 = await oneDecision(w, first[0]?.messageId ?? '');
+    assert.equal(d1.decision, 'queued', d1.reason);
+    const again = makeSeries(tree, { id: 'resend', title: 'io_uring: resend me', files: ['io_uring/rsrc.c'], seed: 42, prefix: 'RESEND' });
+    deliver(again);
+    const d2 = await oneDecision(w, again[0]?.messageId ?? '');
+    assert.equal(d2.decision, 'duplicate', d2.reason);
+    assert.equal(d2.jobId, d1.jobId);
+  });
+
+  it('queues a v2 sent as a partial reroll in reply to v1, with v1 filling in the rest', async () => {
+    const author = { name: 'Partial Author', email: 'partial@example.org' };
+    const v1 = makeSeries(tree, { id: 'reroll-v1', title: 'fuse: reroll', files: ['fs/fuse/dev.c', 'fs/fuse/file.c', 'io_uring/rsrc.c'], cover: true, author });
+    deliver(v1);
+    const w = newWatcher();
+    assert.equal((await oneDecision(w, v1[0]?.messageId ?? '')).decision, 'queued');
+    // v2 of patch 3 only, in reply to v1's 3/3 (git send-email --in-reply-to).
+    const [v2p3] = makeSeries(tree, { id: 'reroll-v2', title: 'fuse: reroll', files: ['io_uring/rsrc.c'], version: 2, author, seed: 9, inReplyTo: v1[3]?.messageId ?? '' })
+      .map((m) => ({ ...m, raw: Buffer.from(m.raw.toString('utf8').replace(/^Subject: \[PATCH v2\]/m, 'Subject: [PATCH v2 3/3]'), 'utf8') }));
+    assert.ok(v2p3 !== undefined);
+    deliver([v2p3]);
+    const d = await settle(w, async () => (await store.lore.decisions({ limit: 500 })).items.find((x) => x.version === 2 && x.threadRoot === v1[0]?.messageId));
+    assert.equal(d.decision, 'queued', d.reason);
+    assert.equal((await store.series.patches(d.seriesId ?? '')).length, 3);
+  });
+
+  for (const [n, how] of (['qp', 'base64', 'flowed', 'latin1'] as const).entries()) {
+    it(`reads a patch sent ${how === 'latin1' ? 'in ISO-8859-1' : how === 'flowed' ? 'format=flowed' : `in ${how}`}`, async () => {
+      const author = { name: 'Jörg Rödel', email: `joerg-${how}@example.org` };
+      const mails = makeSeries(tree, { id: `enc-${how}`, title: `fuse: encoded ${how}`, files: ['fs/fuse/file.c'], author, seed: 50 + n }).map((m) => reencode(m, how));
+      deliver(mails);
+      const d = await oneDecision(newWatcher(), mails[0]?.messageId ?? '');
+      assert.equal(d.decision, 'queued', d.reason);
+      assert.match(d.author, /Jörg Rödel/);
+      const patches = await store.series.patches(d.seriesId ?? '');
+      assert.deepEqual(patches[0]?.files.map((f) => f.newPath), ['fs/fuse/file.c']);
+    });
+  }
+
+  it('loses none of a burst of 500 messages between two polls, and a poll cut short resumes where it stopped', async () => {
+    const burst = Array.from({ length: 500 }, (_, i) => makeDiscussion(`burst-${i}`, `burst message ${i}`, `message ${i} of a burst`));
+    deliver(burst);
+    // A first watcher is stopped during its poll (after its first requests); a second one takes over.
+    const w1 = newWatcher({ requestSpacingMs: 50 });
+    const stop = new AbortController();
+    setTimeout(() => { stop.abort(); }, 300).unref();
+    await w1.pollAll(stop.signal).catch(() => undefined);
+    const w2 = newWatcher({ requestBudget: 1000 });
+    await settle(w2, async () => ((await store.lore.seen(burst.map((m) => m.messageId))).size === 500 ? true : undefined), 120_000);
+    const jobsBefore = (await store.jobs.list({ limit: 500 })).items.length;
+    await w2.pollAll(new AbortController().signal);
+    await w2.judge(new AbortController().signal);
+    assert.equal((await store.jobs.list({ limit: 500 })).items.length, jobsBefore, 'no job from discussion mail, none twice');
+    const status = await store.lore.inbox(io);
+    assert.ok(status.cursorAt !== null && status.lastOkAt !== null);
+  });
+
+  it('finds mail the inbox indexed late: the next poll lists again from the cursor less the overlap', async () => {
+    const w = newWatcher({ overlapSeconds: 600 });
+    await w.pollAll(new AbortController().signal);
+    const late = makeSeries(tree, { id: 'late', title: 'io_uring: indexed late', files: ['io_uring/rsrc.c'], seed: 77 });
+    // Delivered, but the server's search does not see it yet (as lore's lags its archive).
+    deliver(late, undefined, false);
+    await w.pollAll(new AbortController().signal);
+    assert.equal((await store.lore.seen(late.map((m) => m.messageId))).size, 0, 'not listed yet');
+    const cursor = (await store.lore.inbox(io)).cursorAt;
+    assert.ok(cursor !== null);
+    pi.refresh();
+    const d = await oneDecision(w, late[0]?.messageId ?? '');
+    assert.equal(d.decision, 'queued', d.reason);
+  });
+
+  it('lets one watcher poll at a time', async () => {
+    assert.equal(await store.lore.lease('lore-watcher', 'a', 60_000), true);
+    assert.equal(await store.lore.lease('lore-watcher', 'b', 60_000), false);
+    assert.equal(await store.lore.lease('lore-watcher', 'a', 60_000), true, 'the holder renews');
+    await store.lore.releaseLease('lore-watcher', 'a');
+    assert.equal(await store.lore.lease('lore-watcher', 'b', 60_000), true);
+    await store.lore.releaseLease('lore-watcher', 'b');
+  });
+});

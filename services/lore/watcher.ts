@@ -1,0 +1,452 @@
+/**
+ * The lore watcher: polls each configured public-inbox for mail received
+ * since its cursor, stores every new message once, then judges each thread
+ * with new mail: which series revisions it holds, whether each is complete,
+ * relevant and has a base, and queues each revision through the intake
+ * exactly once. Every judgement is recorded with its reason
+ * (store.lore.decide, unique per revision), so a restart, a re-post or a
+ * cross-post never queues twice. One watcher polls at a time (a lease in
+ * the database); a second one waits.
+ */
+import { hostname } from 'node:os';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { TreeCatalog } from '../catalog/trees.ts';
+import type { Config } from '../config/config.ts';
+import { PatchbayError, errorMessage, isPatchbayError } from '../domain/errors.ts';
+import { type MailMessage, parseMbox, parseMessage, toMboxrd } from '../domain/mbox.ts';
+import { type RevisionSummary, type Series, assembleSeries, listRevisions, seriesPaths } from '../domain/series.ts';
+import type { BaseDecision } from '../intake/base.ts';
+import type { Intake } from '../intake/intake.ts';
+import type { LoreDecision, NewLoreDecision, Store, StoredMail } from '../store/db.ts';
+import { WATCHER_LEASE } from '../store/lore-repo.ts';
+import { PoliteClient, type Sleep, fetchMessages, fetchThread, listReceivedSince, sleep } from './client.ts';
+import { normalizeInbox } from './inbox.ts';
+
+export type LoreConfig = Config['lore'];
+
+export interface WatcherDeps {
+  store: Store;
+  intake: Pick<Intake, 'submit'>;
+  trees: TreeCatalog;
+  config: LoreConfig;
+  /** Origins that may be fetched from (api.inboxAllowlist): every inbox must be on it. */
+  allow: readonly string[];
+  timeoutMs: number;
+  /** Per response from an inbox. */
+  maxBytes: number;
+  /** Picks a series' base by a named rule (services/intake/base.ts resolveBase, bound to the mirrors). */
+  resolveBase: (series: Series) => Promise<BaseDecision>;
+  logger: Logger;
+  now?: () => number;
+  sleep?: Sleep;
+}
+
+export interface PollReport {
+  inbox: string;
+  listed: number;
+  fetched: number;
+  added: number;
+  requests: number;
+  error: string | null;
+}
+
+export interface JudgeReport {
+  threads: number;
+  decisions: LoreDecision[];
+}
+
+const LEASE_NAME = WATCHER_LEASE;
+/** Most messages read from one thread when judging it (a series' own cap is higher, but a watched thread is mail of one series). */
+export const THREAD_MAX_MESSAGES = 2000;
+/** Threads judged per pass. */
+const THREADS_PER_PASS = 200;
+
+/** The messages a message answers, oldest first (References, then In-Reply-To). */
+function parentsOf(m: Pick<MailMessage, 'references' | 'inReplyTo' | 'messageId'>): string[] {
+  const ids = [...m.references];
+  if (m.inReplyTo !== null && !ids.includes(m.inReplyTo)) ids.push(m.inReplyTo);
+  return ids.filter((id) => id !== m.messageId);
+}
+
+/**
+ * Each message's thread: that of the first message it answers which is
+ * stored already (`known`) or in the same batch, else its oldest reference,
+ * else itself. A v2 patch sent in reply to v1's patch (whose References name
+ * only that patch) so joins v1's thread, where the rest of v1 is.
+ */
+export function assignThreadRoots(batch: ReadonlyArray<Pick<MailMessage, 'references' | 'inReplyTo' | 'messageId'>>, known: ReadonlyMap<string, string>): Map<string, string> {
+  const byId = new Map(batch.map((m) => [m.messageId, m]));
+  const roots = new Map<string, string>();
+  const rootOf = (id: string, depth: number): string | undefined => {
+    const done = roots.get(id) ?? known.get(id);
+    if (done !== undefined) return done;
+    const m = byId.get(id);
+    if (m === undefined || depth > 64) return undefined;
+    const parents = parentsOf(m);
+    let root: string | undefined;
+    for (const p of parents) {
+      root = rootOf(p, depth + 1);
+      if (root !== undefined) break;
+    }
+    root ??= parents[0] ?? id;
+    roots.set(id, root);
+    return root;
+  };
+  for (const m of batch) rootOf(m.messageId, 0);
+  return roots;
+}
+
+/** A key unique per revision: identity and version; a RESEND is its own (its content decides whether it is a duplicate). */
+export function revisionKey(r: Pick<RevisionSummary, 'identity' | 'version' | 'isResend' | 'rootMessageId'>): string {
+  return `rev:${JSON.stringify(r.isResend ? [r.identity, r.version, 'resend', r.rootMessageId] : [r.identity, r.version])}`;
+}
+
+/** Which configured path prefixes or tags make this series relevant; empty: not relevant. */
+export function relevance(series: Pick<Series, 'treeTags'> & { paths: readonly string[] }, config: Pick<LoreConfig, 'relevantPaths' | 'relevantTags'>): string[] {
+  const hits: string[] = [];
+  for (const prefix of config.relevantPaths) {
+    const path = series.paths.find((p) => p === prefix || p.startsWith(prefix));
+    if (path !== undefined) hits.push(path);
+  }
+  const tags = new Set(config.relevantTags.map((t) => t.toLowerCase()));
+  for (const t of series.treeTags) if (tags.has(t.toLowerCase())) hits.push(`[${t}]`);
+  return [...new Set(hits)];
+}
+
+/**
+ * sha256 of the series' diffs, in order, without their mail (subject,
+ * Message-ID, dates, commit message): the same patches re-sent (RESEND,
+ * cross-posted anew) hash the same.
+ */
+export function diffHash(series: Pick<Series, 'patches'>): string {
+  const h = createHash('sha256');
+  for (const p of series.patches) {
+    const body = p.message.body;
+    const at = body.search(/^diff --git /m);
+    // git send-email's signature ("-- \n2.47.0") differs between senders.
+    const diff = at < 0 ? '' : body.slice(at).replace(/\n-- \n[^\n]*\n*$/, '\n');
+    h.update(diff).update('\0');
+  }
+  return h.digest('hex');
+}
+
+function authorOf(r: RevisionSummary): string {
+  return r.author.name === '' ? r.author.email : `${r.author.name} <${r.author.email}>`;
+}
+
+export class LoreWatcher {
+  readonly holder = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  readonly #inboxes: URL[];
+  readonly #now: () => number;
+  readonly #sleep: Sleep;
+  readonly #log: Logger;
+  #closing: AbortController | null = null;
+  #loop: Promise<void> | null = null;
+
+  constructor(private readonly deps: WatcherDeps) {
+    const allowed = deps.allow.map((o) => new URL(o).origin);
+    this.#inboxes = deps.config.inboxes.map((raw) => {
+      const url = normalizeInbox(raw);
+      if (!allowed.includes(url.origin)) {
+        throw new PatchbayError('CONFIG_INVALID', `lore inbox ${url.href} is not on the inbox allowlist (${allowed.join(', ') || 'empty'}); add its origin to PATCHBAY_INBOX_ALLOW`);
+      }
+      return url;
+    });
+    this.#now = deps.now ?? Date.now;
+    this.#sleep = deps.sleep ?? sleep;
+    this.#log = deps.logger.child({ component: 'lore', holder: this.holder });
+  }
+
+  get inboxes(): readonly string[] {
+    return this.#inboxes.map((u) => u.href);
+  }
+
+  /** Starts the poll loop (lease, poll every inbox, judge, sleep). */
+  start(): void {
+    if (this.#loop !== null) return;
+    const controller = new AbortController();
+    this.#closing = controller;
+    this.#loop = this.#run(controller.signal).catch((e: unknown) => {
+      if (!controller.signal.aborted) this.#log.error({ err: errorMessage(e) }, 'lore watcher stopped');
+    });
+  }
+
+  /** Stops the loop: an HTTP request in flight is aborted; bounded by timeoutMs. Idempotent. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    if (this.#loop === null) return;
+    this.#closing?.abort(new PatchbayError('SHUTTING_DOWN', 'the watcher is stopping'));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#loop, new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
+    clearTimeout(timer);
+    await this.deps.store.lore.releaseLease(LEASE_NAME, this.holder).catch(() => undefined);
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    const interval = this.deps.config.pollIntervalSeconds * 1000;
+    // Long enough for a poll that spends its whole budget, short enough that a dead watcher is replaced soon.
+    const ttl = Math.max(60_000, 2 * interval + this.deps.config.requestBudget * (this.deps.config.requestSpacingMs + this.deps.timeoutMs) / 4);
+    const stopped = (): boolean => signal.aborted;
+    while (!stopped()) {
+      const started = this.#now();
+      try {
+        if (await this.deps.store.lore.lease(LEASE_NAME, this.holder, ttl)) {
+          await this.pollAll(signal);
+          await this.judge(signal);
+        } else {
+          this.#log.debug('another watcher holds the lease');
+        }
+      } catch (e) {
+        if (stopped()) return;
+        this.#log.error({ err: errorMessage(e), code: isPatchbayError(e) ? e.code : undefined }, 'lore pass failed');
+      }
+      const wait = Math.max(1000, interval - (this.#now() - started));
+      try {
+        await this.#sleep(wait, signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** One poll of every inbox; an inbox that fails is recorded and does not stop the others. */
+  async pollAll(signal: AbortSignal): Promise<PollReport[]> {
+    const out: PollReport[] = [];
+    for (const inbox of this.#inboxes) {
+      if (signal.aborted) break;
+      out.push(await this.poll(inbox, signal));
+    }
+    return out;
+  }
+
+  /**
+   * Lists what the inbox received since its cursor (less the overlap), fetches
+   * the messages not stored yet and stores them. The cursor moves to this
+   * poll's start only when everything listed was fetched; otherwise the next
+   * poll lists the same range again (stored messages are not fetched twice).
+   */
+  async poll(inbox: URL, signal: AbortSignal): Promise<PollReport> {
+    const { store, config } = this.deps;
+    const log = this.#log.child({ inbox: inbox.href });
+    const client = new PoliteClient({
+      allow: this.deps.allow, userAgent: config.userAgent, timeoutMs: this.deps.timeoutMs, maxBytes: this.deps.maxBytes,
+      spacingMs: config.requestSpacingMs, budget: config.requestBudget, attempts: config.requestAttempts,
+      backoffBaseMs: config.backoffBaseMs, backoffMaxMs: config.backoffMaxMs,
+    }, signal, this.#sleep);
+    const startedAt = this.#now();
+    const state = await store.lore.inbox(inbox.href);
+    const cursor = state.cursorAt?.getTime() ?? startedAt - config.lookbackSeconds * 1000;
+    const since = Math.max(0, Math.floor((cursor - config.overlapSeconds * 1000) / 1000));
+    const report: PollReport = { inbox: inbox.href, listed: 0, fetched: 0, added: 0, requests: 0, error: null };
+    try {
+      const entries = await listReceivedSince(client, inbox, since);
+      report.listed = entries.length;
+      const ids = [...new Set(entries.map((e) => e.messageId))];
+      const seen = await store.lore.seen(ids);
+      const wanted = ids.filter((id) => !seen.has(id));
+      // Cross-posts: a message stored from another inbox gains this one without a fetch.
+      if (seen.size > 0) await store.lore.addMail(inbox.href, this.#storedStubs([...seen]));
+      for (let i = 0; i < wanted.length; i += 200) {
+        const mail = await this.#withRoots(this.#parse(await fetchMessages(client, inbox, wanted.slice(i, i + 200)), log));
+        report.fetched += mail.length;
+        report.added += await store.lore.addMail(inbox.href, mail);
+      }
+      report.requests = client.requests;
+      await store.lore.recordPoll(inbox.href, { ok: true, error: null, cursorAt: new Date(startedAt), messages: report.added, requests: client.requests });
+      log.info({ since, listed: report.listed, fetched: report.fetched, added: report.added, requests: client.requests }, 'inbox polled');
+    } catch (e) {
+      report.requests = client.requests;
+      report.error = isPatchbayError(e) ? `${e.code}: ${e.message}` : errorMessage(e);
+      if (signal.aborted) return report;
+      await store.lore.recordPoll(inbox.href, { ok: false, error: report.error, cursorAt: null, messages: report.added, requests: client.requests })
+        .catch(() => undefined);
+      log.warn({ err: report.error, details: isPatchbayError(e) ? e.details : undefined }, 'inbox poll failed; the cursor stays');
+    }
+    return report;
+  }
+
+  /** Messages already stored, as stubs addMail takes (it only adds the inbox to them). */
+  #storedStubs(ids: readonly string[]): StoredMail[] {
+    return ids.map((messageId) => ({ messageId, threadRoot: messageId, subject: '', fromEmail: '', date: null, raw: Buffer.alloc(0) }));
+  }
+
+  /** Stored form of fetched mboxes; a message that does not parse is logged and dropped. */
+  #parse(mboxes: readonly string[], log: Logger): Array<StoredMail & { parents: string[] }> {
+    const out: Array<StoredMail & { parents: string[] }> = [];
+    for (const mbox of mboxes) {
+      let messages: MailMessage[];
+      try {
+        messages = parseMbox(mbox);
+      } catch (e) {
+        log.warn({ err: errorMessage(e) }, 'an mbox from the inbox did not parse');
+        continue;
+      }
+      for (const m of messages) {
+        out.push({
+          messageId: m.messageId,
+          threadRoot: m.messageId,
+          parents: parentsOf(m),
+          subject: m.subject,
+          fromEmail: m.from.email,
+          date: m.date,
+          raw: Buffer.from(m.raw, 'latin1'),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** The batch with each message's thread (assignThreadRoots), from what is stored and the batch itself. */
+  async #withRoots(mail: ReadonlyArray<StoredMail & { parents: string[] }>): Promise<StoredMail[]> {
+    const known = await this.deps.store.lore.threadRoots([...new Set(mail.flatMap((m) => m.parents))]);
+    const roots = assignThreadRoots(mail.map((m) => ({ messageId: m.messageId, references: m.parents, inReplyTo: null })), known);
+    return mail.map(({ parents: _parents, ...m }) => ({ ...m, threadRoot: roots.get(m.messageId) ?? m.messageId }));
+  }
+
+  /** Judges every thread with new mail; returns the decisions made. */
+  async judge(signal: AbortSignal): Promise<JudgeReport> {
+    const threads = await this.deps.store.lore.dirtyThreads(THREADS_PER_PASS);
+    const decisions: LoreDecision[] = [];
+    for (const t of threads) {
+      if (signal.aborted) break;
+      try {
+        decisions.push(...await this.#judgeThread(t, signal));
+      } catch (e) {
+        this.#log.warn({ thread: t.root, err: errorMessage(e) }, 'could not judge a thread; it is judged again next pass');
+      }
+    }
+    return { threads: threads.length, decisions };
+  }
+
+  async #judgeThread(t: { root: string; inbox: string; fetched: boolean; lastMailAt: Date }, signal: AbortSignal): Promise<LoreDecision[]> {
+    const { store, config } = this.deps;
+    const log = this.#log.child({ thread: t.root });
+    const rows = await store.lore.threadMail(t.root, THREAD_MAX_MESSAGES);
+    const messages: MailMessage[] = [];
+    for (const r of rows) {
+      if (r.raw.length === 0) continue;
+      try {
+        messages.push(parseMessage(r.raw.toString('latin1')));
+      } catch (e) {
+        log.warn({ messageId: r.messageId, err: errorMessage(e) }, 'a stored message does not parse');
+      }
+    }
+    const inbox = new URL(t.inbox);
+    // A thread whose first message predates the watcher (a v2 patch in reply
+    // to a v1 it never saw): the rest of the thread is fetched once.
+    if (!t.fetched && !rows.some((r) => r.messageId === t.root) && messages.some((m) => /\[[^\]]*PATCH/i.test(m.subject))) {
+      await this.#fetchWholeThread(inbox, t.root, signal, log);
+      await store.lore.markThread(t.root, { fetched: true });
+      return [];
+    }
+    const revisions = listRevisions(messages);
+    const made: LoreDecision[] = [];
+    if (revisions.length === 0) {
+      const first = messages[0];
+      const { decision, created } = await store.lore.decide({
+        key: `thread:${t.root}`, threadRoot: t.root, inbox: t.inbox, identity: null, version: null,
+        title: first?.subject ?? '', author: first === undefined ? '' : first.from.email, rootMessageId: t.root,
+        decision: 'no-patches', reason: `no patch mail among ${messages.length} message${messages.length === 1 ? '' : 's'}: a discussion, not a series`,
+        tree: null, base: null, baseRule: null, patchHash: null, seriesId: null, jobId: null,
+      });
+      if (created) made.push(decision);
+      await store.lore.markThread(t.root, { dirty: false });
+      return made;
+    }
+    let pending = false;
+    const byId = new Map(messages.map((m) => [m.messageId, m]));
+    for (const rev of revisions) {
+      const key = revisionKey(rev);
+      if ((await store.lore.decisionByKey(key)) !== null) continue;
+      const base: Omit<NewLoreDecision, 'decision' | 'reason'> = {
+        key, threadRoot: t.root, inbox: t.inbox, identity: rev.identity, version: rev.version,
+        title: rev.title, author: authorOf(rev), rootMessageId: rev.rootMessageId,
+        tree: null, base: null, baseRule: null, patchHash: null, seriesId: null, jobId: null,
+      };
+      if (!rev.complete) {
+        const quiet = this.#now() - t.lastMailAt.getTime();
+        if (quiet < config.settleSeconds * 1000) {
+          pending = true;
+          continue;
+        }
+        const missing = rev.missing.length > 0 ? `missing ${rev.missing.map((c) => `${c}/${rev.total}`).join(', ')}` : (rev.problem ?? 'not complete');
+        made.push(await this.#decide({ ...base, decision: 'incomplete', reason: `${missing}; nothing new in the thread for ${config.settleSeconds} s` }, log));
+        continue;
+      }
+      const mail = rev.messageIds.map((id) => byId.get(id)).filter((m): m is MailMessage => m !== undefined);
+      const decision = await this.#judgeRevision(rev, mail, base, inbox, log);
+      if (decision === null) pending = true;
+      else made.push(decision);
+    }
+    if (!pending) await store.lore.markThread(t.root, { dirty: false });
+    return made;
+  }
+
+  /** A complete revision: assembled, checked for relevance and a base, then queued; null: try again next pass. */
+  async #judgeRevision(rev: RevisionSummary, mail: readonly MailMessage[], base: Omit<NewLoreDecision, 'decision' | 'reason'>, inbox: URL, log: Logger): Promise<LoreDecision | null> {
+    let series: Series;
+    try {
+      series = assembleSeries(mail, { version: rev.version });
+    } catch (e) {
+      if (!isPatchbayError(e)) throw e;
+      return this.#decide({ ...base, decision: 'invalid', reason: `${e.code}: ${e.message}` }, log);
+    }
+    const hits = relevance({ treeTags: series.treeTags, paths: seriesPaths(series) }, this.deps.config);
+    if (hits.length === 0) {
+      const paths = seriesPaths(series);
+      const shown = paths.slice(0, 5).join(', ') + (paths.length > 5 ? `, and ${paths.length - 5} more` : '');
+      return this.#decide({ ...base, decision: 'not-relevant', reason: `touches none of the watched paths or tags (${shown || 'no paths'})` }, log);
+    }
+    const picked = await this.deps.resolveBase(series);
+    if (picked.kind === 'no-base') {
+      return this.#decide({ ...base, decision: 'no-base', reason: [picked.reason, ...picked.tried].join('; ') }, log);
+    }
+    const patchHash = diffHash(series);
+    const placed = { ...base, tree: picked.tree, base: picked.commit, baseRule: picked.rule, patchHash };
+    const earlier = await this.deps.store.lore.queuedWithPatches(patchHash, picked.tree, picked.commit);
+    if (earlier !== null && earlier.key !== base.key) {
+      return this.#decide({ ...placed, seriesId: earlier.seriesId, jobId: earlier.jobId, decision: 'duplicate', reason: `the same patches on the same base as "${earlier.title}" v${earlier.version ?? 1}, queued ${earlier.decidedAt.toISOString().slice(0, 16)}${earlier.jobId === null ? '' : ` (job ${earlier.jobId})`}` }, log);
+    }
+    let submitted;
+    try {
+      submitted = await this.deps.intake.submit({
+        mbox: toMboxrd(mail), source: 'lore', inboxUrl: inbox.href, tree: picked.tree, base: picked.commit, baseRule: picked.rule,
+        suites: null, force: false, submittedBy: null, activeJobCap: null,
+      });
+    } catch (e) {
+      if (isPatchbayError(e) && !e.retryable) {
+        return this.#decide({ ...placed, decision: 'invalid', reason: `${e.code}: ${e.message}` }, log);
+      }
+      log.warn({ err: errorMessage(e) }, 'the intake could not queue the series now; it is tried again next pass');
+      return null;
+    }
+    const job = submitted.jobs[0] ?? null;
+    const why = `${picked.rule}: ${picked.detail}; touches ${hits.slice(0, 3).join(', ')}${hits.length > 3 ? ', …' : ''}`;
+    if (!submitted.created && job !== null) {
+      const earlier = await this.deps.store.lore.decisionByJob(job.id);
+      if (earlier !== null && earlier.key !== base.key) {
+        return this.#decide({ ...placed, seriesId: submitted.series.id, jobId: job.id, decision: 'duplicate', reason: `the same patches on the same base as "${earlier.title}" v${earlier.version ?? 1} (job ${job.id})` }, log);
+      }
+    }
+    return this.#decide({ ...placed, seriesId: submitted.series.id, jobId: job?.id ?? null, decision: 'queued', reason: why }, log);
+  }
+
+  async #decide(d: NewLoreDecision, log: Logger): Promise<LoreDecision> {
+    const { decision, created } = await this.deps.store.lore.decide(d);
+    if (created) log.info({ decision: decision.decision, title: decision.title, version: decision.version, jobId: decision.jobId, reason: decision.reason }, 'series revision judged');
+    return decision;
+  }
+
+  async #fetchWholeThread(inbox: URL, root: string, signal: AbortSignal, log: Logger): Promise<void> {
+    const client = new PoliteClient({
+      allow: this.deps.allow, userAgent: this.deps.config.userAgent, timeoutMs: this.deps.timeoutMs, maxBytes: this.deps.maxBytes,
+      spacingMs: this.deps.config.requestSpacingMs, budget: this.deps.config.requestAttempts, attempts: this.deps.config.requestAttempts,
+      backoffBaseMs: this.deps.config.backoffBaseMs, backoffMaxMs: this.deps.config.backoffMaxMs,
+    }, signal, this.#sleep);
+    const mbox = await fetchThread(client, inbox, root);
+    if (mbox === null) return;
+    const mail = this.#parse([mbox], log).map(({ parents: _parents, ...m }) => ({ ...m, threadRoot: root }));
+    const added = await this.deps.store.lore.addMail(inbox.href, mail);
+    log.info({ added }, 'fetched the rest of a thread that began before the watcher saw it');
+  }
+}
