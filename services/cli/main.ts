@@ -40,9 +40,9 @@ commands:
         run the service (API and a worker by default, and the lore watcher
         when PATCHBAY_LORE_WATCH=true) on the configured database (embedded
         PGlite unless DATABASE_URL) and Redis
-  lore status [--json] [--server URL]
+  lore status [--json] [--limit N] [--decision KIND|series|all] [--server URL]
         the lore watcher: each inbox's cursor, last poll and errors, and the
-        recent decisions with their reasons
+        recent decisions with their reasons (default: series, not discussions)
   docker-filter         listen on the filter socket (PATCHBAY_DOCKER_FILTER_SOCKET) and
                         forward to the engine only the calls a worker's jobs make
                         (the compose worker's only way to Docker)
@@ -151,7 +151,8 @@ async function cmdServe(argv: string[]): Promise<number> {
   process.stderr.write(`patchbay: serving (${roles.join(' + ')})${service.url ? ` on ${service.url}` : ''}; database ${service.store.backend}, logs ${config.logFile === null ? 'on standard output' : `in ${config.logFile}`}\n`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {
-      process.stderr.write(`patchbay: ${sig}: shutting down (running jobs get ${Math.round(config.worker.shutdownGraceMs / 1000)}s, then go back to the queue)\n`);
+      const grace = roles.includes('worker') ? ` (running jobs get ${Math.round(config.worker.shutdownGraceMs / 1000)}s, then go back to the queue)` : '';
+      process.stderr.write(`patchbay: ${sig}: shutting down${grace}\n`);
       resolve();
     };
     process.once('SIGINT', () => { stop('SIGINT'); });
@@ -380,10 +381,11 @@ interface LoreStatusReply {
 
 async function cmdLore(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'status') throw new UsageError('lore status [--json] [--limit N] [--server URL]');
-  const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false }, limit: { type: 'string' }, server: { type: 'string' } }, strict: true });
+  if (sub !== 'status') throw new UsageError('lore status [--json] [--limit N] [--decision KIND|series|all] [--server URL]');
+  const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false }, limit: { type: 'string' }, decision: { type: 'string' }, server: { type: 'string' } }, strict: true });
   const client = clientFrom(values.server);
-  const reply = await client.request<LoreStatusReply>('GET', `/api/v1/lore?limit=${encodeURIComponent(values.limit ?? '20')}`);
+  const q = new URLSearchParams({ limit: values.limit ?? '20', decision: values.decision ?? 'series' });
+  const reply = await client.request<LoreStatusReply>('GET', `/api/v1/lore?${q.toString()}`);
   const out = process.stdout;
   if (values.json) {
     out.write(`${JSON.stringify(reply, null, 2)}\n`);

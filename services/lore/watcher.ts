@@ -142,6 +142,8 @@ export class LoreWatcher {
   readonly #sleep: Sleep;
   readonly #log: Logger;
   #closing: AbortController | null = null;
+  /** Whether this watcher runs its loop under the lease (pollAll/judge called directly, as tests do, take none). */
+  #leased = false;
   #loop: Promise<void> | null = null;
 
   constructor(private readonly deps: WatcherDeps) {
@@ -184,15 +186,14 @@ export class LoreWatcher {
 
   async #run(signal: AbortSignal): Promise<void> {
     const interval = this.deps.config.pollIntervalSeconds * 1000;
-    // Long enough for a poll that spends its whole budget, short enough that a dead watcher is replaced soon.
-    const ttl = Math.max(60_000, 2 * interval + this.deps.config.requestBudget * (this.deps.config.requestSpacingMs + this.deps.timeoutMs) / 4);
     const stopped = (): boolean => signal.aborted;
     while (!stopped()) {
       const started = this.#now();
       try {
-        if (await this.deps.store.lore.lease(LEASE_NAME, this.holder, ttl)) {
+        if (await this.#renew()) {
+          this.#leased = true;
           await this.pollAll(signal);
-          await this.judge(signal);
+          if (await this.#renew()) await this.judge(signal);
         } else {
           this.#log.debug('another watcher holds the lease');
         }
@@ -209,11 +210,28 @@ export class LoreWatcher {
     }
   }
 
+  /**
+   * Takes or renews the lease for two poll intervals and 10 s: renewed at
+   * each pass, each inbox and each batch of a poll, so a long poll keeps it
+   * and a watcher that died is replaced within that time.
+   */
+  async #renew(): Promise<boolean> {
+    return this.deps.store.lore.lease(LEASE_NAME, this.holder, 2 * this.deps.config.pollIntervalSeconds * 1000 + 10_000);
+  }
+
+  /** In the loop: false when another watcher took the lease (this one stalled past it); the pass stops. */
+  async #stillLeased(): Promise<boolean> {
+    if (!this.#leased) return true;
+    if (await this.#renew()) return true;
+    this.#log.warn('another watcher took the lease; this pass stops');
+    return false;
+  }
+
   /** One poll of every inbox; an inbox that fails is recorded and does not stop the others. */
   async pollAll(signal: AbortSignal): Promise<PollReport[]> {
     const out: PollReport[] = [];
     for (const inbox of this.#inboxes) {
-      if (signal.aborted) break;
+      if (signal.aborted || !(await this.#stillLeased())) break;
       out.push(await this.poll(inbox, signal));
     }
     return out;
@@ -247,6 +265,7 @@ export class LoreWatcher {
       // Cross-posts: a message stored from another inbox gains this one without a fetch.
       if (seen.size > 0) await store.lore.addMail(inbox.href, this.#storedStubs([...seen]));
       for (let i = 0; i < wanted.length; i += 200) {
+        if (!(await this.#stillLeased())) throw new PatchbayError('LORE_LEASE_LOST', 'another watcher took the lease');
         const mail = await this.#withRoots(this.#parse(await fetchMessages(client, inbox, wanted.slice(i, i + 200)), log));
         report.fetched += mail.length;
         report.added += await store.lore.addMail(inbox.href, mail);

@@ -289,12 +289,13 @@ export class LoreRepo {
   }
 
   /** Recent decisions, newest first, paged. */
-  async decisions(opts: { limit: number; cursor?: string; decision?: LoreDecisionKind }): Promise<Page<LoreDecision>> {
+  async decisions(opts: { limit: number; cursor?: string; decision?: LoreDecisionKind; exclude?: readonly LoreDecisionKind[] }): Promise<Page<LoreDecision>> {
     const limit = checkLimit(opts.limit);
     const after = opts.cursor === undefined ? null : decodeCursor(opts.cursor, 'd');
     return guard('could not list decisions', async () => {
       let q = this.#db.selectFrom('lore_decisions').selectAll().select(CURSOR_TS.as('cursor_ts'));
       if (opts.decision !== undefined) q = q.where('decision', '=', opts.decision);
+      if (opts.exclude !== undefined && opts.exclude.length > 0) q = q.where('decision', 'not in', [...opts.exclude]);
       if (after !== null) q = q.where(sql<boolean>`(decided_at, id) < (${after.createdAt}::timestamptz, ${after.id})`);
       const rows = await q.orderBy('decided_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
       return toPage(rows, limit, toDecision);

@@ -10,6 +10,7 @@ import { PatchbayError } from '../../domain/errors.ts';
 import { type ComparedResult, type Comparison, formatTally } from '../../domain/compare.ts';
 import type { Store } from '../../store/db.ts';
 import { WATCHER_LEASE } from '../../store/lore-repo.ts';
+import { LORE_DECISIONS } from '../../store/schema.ts';
 import { Html, badge, duration, html, page } from './html.ts';
 
 export interface PageRoutesOptions {
@@ -78,14 +79,24 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       </tbody></table>`));
   });
 
-  app.get('/lore', { config: { scope: 'read' }, schema: { ...hide, querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 200 })) }) } }, async (request, reply) => {
-    const [inboxes, lease, list] = await Promise.all([
+  app.get('/lore', {
+    config: { scope: 'read' },
+    schema: { ...hide, querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 200 })), decision: Type.Optional(Type.Enum([...LORE_DECISIONS, 'all'])) }) },
+  }, async (request, reply) => {
+    // By default the series the watcher found; threads without patches (the list's discussions) on demand.
+    const shown = request.query.decision ?? 'series';
+    const filter = shown === 'series' ? { exclude: ['no-patches'] as const } : shown === 'all' ? {} : { decision: shown };
+    const [inboxes, lease, list, counts] = await Promise.all([
       store.lore.inboxes(),
       store.lore.leaseHolder(WATCHER_LEASE),
-      store.lore.decisions({ limit: 100, ...(request.query.cursor ? { cursor: request.query.cursor } : {}) }),
+      store.lore.decisions({ limit: 100, ...filter, ...(request.query.cursor ? { cursor: request.query.cursor } : {}) }),
+      store.lore.counts(),
     ]);
     const when = (d: Date | null): string => (d === null ? '—' : d.toISOString().replace('T', ' ').slice(0, 19));
-    const next = list.nextCursor ? html`<a href="/lore?cursor=${encodeURIComponent(list.nextCursor)}">older</a>` : '';
+    const query = (extra: Record<string, string>): string => new URLSearchParams({ ...(shown === 'series' ? {} : { decision: shown }), ...extra }).toString();
+    const next = list.nextCursor ? html`<a href="/lore?${query({ cursor: list.nextCursor })}">older</a>` : '';
+    const filters = html`<p>Show: ${[['series', 'series'], ...LORE_DECISIONS.map((k) => [k, `${k} (${counts.decisions[k] ?? 0})`]), ['all', 'all']].map(([k, label]) =>
+      k === shown ? html`<b>${label}</b> ` : html`<a href="/lore${k === 'series' ? '' : `?decision=${k}`}">${label}</a> `)}</p>`;
     return reply.type('text/html; charset=utf-8').send(page('Lore watcher', html`<h1>Lore watcher</h1>
       <p class="muted">${lease ? html`Polling: ${lease.holder} (lease until ${when(lease.expiresAt)})` : 'No watcher holds the lease: none is polling.'}</p>
       <h2>Inboxes</h2>
@@ -95,6 +106,7 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       </tbody></table>
       <h2>Decisions</h2>
       <p class="muted">Every series revision the watcher found, and every thread without patches, with why it was or was not queued.</p>
+      ${filters}
       <table><thead><tr><th>When</th><th>Decision</th><th>Series</th><th>Author</th><th>Base</th><th>Why</th></tr></thead><tbody>
       ${list.items.map((d) => html`<tr data-decision="${d.decision}"><td class="muted">${when(d.decidedAt)}</td>
         <td><span class="d d-${d.decision}">${d.decision}</span>${d.jobId ? html` <a href="/jobs/${d.jobId}">job</a>` : ''}</td>

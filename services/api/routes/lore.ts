@@ -75,7 +75,8 @@ export default function loreRoutes(fastify: FastifyInstance, opts: { store: Stor
       querystring: Type.Object({
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
         cursor: Type.Optional(Type.String({ maxLength: 200 })),
-        decision: Type.Optional(Decision),
+        /** One kind; `series`: every kind but no-patches (the list's discussions); default all. */
+        decision: Type.Optional(Type.Union([Decision, Type.Literal('series'), Type.Literal('all')])),
       }),
       response: { 200: LoreStatusView, 400: ErrorBody, 401: ErrorBody },
     },
@@ -86,7 +87,8 @@ export default function loreRoutes(fastify: FastifyInstance, opts: { store: Stor
       store.lore.decisions({
         limit: request.query.limit ?? 50,
         ...(request.query.cursor !== undefined ? { cursor: request.query.cursor } : {}),
-        ...(request.query.decision !== undefined ? { decision: request.query.decision } : {}),
+        ...(request.query.decision === 'series' ? { exclude: ['no-patches'] as const }
+          : request.query.decision === undefined || request.query.decision === 'all' ? {} : { decision: request.query.decision }),
       }),
     ]);
     return {

@@ -49,7 +49,7 @@ export async function apiHarness(redis: Redis, store: Store, opts: HarnessOption
   const app: FastifyInstance = Fastify({ ...apiServerOptions(config, logger), bodyLimit: mboxLimitBytes });
   await app.register(buildApi, {
     store, intake, queue, logs,
-    registry: opts.registry ?? makeMetrics(queue).registry,
+    registry: opts.registry ?? makeMetrics(queue, store.lore).registry,
     readiness: opts.readiness ?? [
       { name: 'database', check: async () => { await store.jobs.list({ limit: 1 }); } },
       { name: 'redis', check: () => pingRedis(redis) },

@@ -10,6 +10,9 @@
  * and `settle()` polls until the expected state or a deadline.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +28,7 @@ import { JobQueue } from '../../queue/job-queue.ts';
 import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { openDatabase, type LoreDecision, type Store } from '../../store/db.ts';
 import { LoreWatcher, type LoreConfig } from '../watcher.ts';
+import { apiHarness } from '../../api/test/harness.ts';
 import { type PublicInbox, startPublicInbox } from './public-inbox-server.ts';
 import { type Mail, type TestTree, makeDiscussion, makeReply, makeSeries, makeTestTree, reencode } from './traffic.ts';
 
@@ -34,6 +38,9 @@ index 1111111..2222222 100644
 +++ b/io_uring/kbuf.c
 @@ -1,3 +1,4 @@
 +#include <linux/io_uring/buf.h>`;
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const execFileAsync = promisify(execFile);
 
 describe('lore watcher', { timeout: 20 * 60_000 }, () => {
   let dir: string;
@@ -307,6 +314,44 @@ describe('lore watcher', { timeout: 20 * 60_000 }, () => {
     pi.refresh();
     const d = await oneDecision(w, late[0]?.messageId ?? '');
     assert.equal(d.decision, 'queued', d.reason);
+  });
+
+  it('shows each inbox and every decision with its reason on the API and the /lore page', async () => {
+    const h = await apiHarness(redis, store);
+    try {
+      const res = await h.app.inject({ method: 'GET', url: '/api/v1/lore?limit=500' });
+      assert.equal(res.statusCode, 200);
+      const body = res.json<{ inboxes: Array<{ url: string; polls: number; cursorAt: string | null }>; decisions: Array<{ decision: string; reason: string; baseRule: string | null }> }>();
+      assert.deepEqual(body.inboxes.map((i) => i.url).sort(), [io, fsdevel].sort());
+      assert.ok(body.inboxes.every((i) => i.polls > 0 && i.cursorAt !== null));
+      assert.ok(body.decisions.every((d) => d.reason !== ''));
+      for (const k of ['queued', 'duplicate', 'not-relevant', 'incomplete', 'no-base', 'no-patches']) {
+        const only = await h.app.inject({ method: 'GET', url: `/api/v1/lore?decision=${k}` });
+        const ds = only.json<{ decisions: Array<{ decision: string }> }>().decisions;
+        assert.ok(ds.length > 0 && ds.every((d) => d.decision === k), `${k} decisions are listed`);
+      }
+      const page = await h.app.inject({ method: 'GET', url: '/lore' });
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, new RegExp(`data-inbox="${io.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`));
+      assert.match(page.body, /data-decision="no-base"/);
+      assert.match(page.body, /pre-image blobs match no commit|is in none of the trees/);
+      assert.doesNotMatch(page.body, /data-decision="no-patches"/, 'discussions are not listed among the series by default');
+      const talk = await h.app.inject({ method: 'GET', url: '/lore?decision=no-patches' });
+      assert.match(talk.body, /data-decision="no-patches"/);
+      assert.doesNotMatch(talk.body, /data-decision="queued"/);
+      // The CLI, as a client of the listening API.
+      const url = await h.app.listen({ host: '127.0.0.1', port: 0 });
+      // Not spawnSync: the API answers from this process's event loop.
+      const cli = await execFileAsync(process.execPath, [join(root, 'bin/patchbay.mjs'), 'lore', 'status', '--server', url, '--limit', '500'], {
+        env: { ...process.env, PATCHBAY_TOKEN: h.tokens.read }, encoding: 'utf8', timeout: 60_000,
+      });
+      assert.match(cli.stdout, new RegExp(`^${io.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n  cursor \\d{4}-`, 'm'));
+      assert.match(cli.stdout, /^ {2}\S+ \S+ {2}queued {7}.* on testtree@[0-9a-f]{12} \(base-commit\) job j-/m);
+      const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
+      assert.match(metrics.body, /patchbay_lore_series\{decision="queued"\} [1-9]/);
+    } finally {
+      await h.close();
+    }
   });
 
   it('lets one watcher poll at a time', async () => {
