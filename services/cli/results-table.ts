@@ -43,7 +43,7 @@ export function renderResult(r: JobResult): string {
   out.push(`status: ${r.status}${r.stage ? ` at ${r.stage}` : ''}: ${r.summary}`);
   out.push(`stages: ${stages}`);
   if (counts) out.push(`tests:  ${counts}`);
-  out.push(`tree:   ${r.tree.name} base ${r.baseCommit?.slice(0, 12) ?? '?'}${r.headCommit ? ` -> ${r.headCommit.slice(0, 12)}` : ''}${r.accel ? `, ${r.accel.toUpperCase()}` : ''}${r.buildMode ? `, ${r.buildMode} build` : ''}`);
+  out.push(`tree:   ${r.tree.name} base ${r.baseCommit?.slice(0, 12) ?? '?'}${r.baseRule ? ` (${r.baseRule})` : ''}${r.headCommit ? ` -> ${r.headCommit.slice(0, 12)}` : ''}${r.accel ? `, ${r.accel.toUpperCase()}` : ''}${r.buildMode ? `, ${r.buildMode} build` : ''}`);
   if (r.error) out.push(`error:  [${r.error.code}] ${r.error.message}`);
   if (r.artifactsDir) out.push(`artifacts: ${r.artifactsDir} (${r.artifacts.join(', ')})`);
   out.push(`total:  ${formatDuration(r.durationMs)}`);

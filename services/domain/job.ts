@@ -48,6 +48,13 @@ export interface JobResult {
   summary: string;
   tree: { name: string; ref: string };
   baseCommit: string | null;
+  /**
+   * The rule that picked baseCommit: requested (the job named it; the lore
+   * watcher names the base its own rule found), base-commit (the series'
+   * trailer), or tree-ref (neither: the tree's ref, a guess the job page
+   * and reports say is one).
+   */
+  baseRule?: 'requested' | 'base-commit' | 'tree-ref';
   headCommit: string | null;
   series: { title: string; version: number; patches: number } | null;
   suites: string[];

@@ -355,6 +355,8 @@ export class JobRepo {
             stage: result.stage,
             summary: cleanText(result.summary),
             base_commit: result.baseCommit,
+            // The intake's rule (the watcher's) stays; else the executor's.
+            ...(result.baseRule !== undefined ? { base_rule: sql<string | null>`coalesce(base_rule, ${result.baseRule})` } : {}),
             head_commit: result.headCommit,
             accel: result.accel,
             build_mode: result.buildMode,

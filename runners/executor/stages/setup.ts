@@ -62,8 +62,9 @@ export async function setupStage(
   const images = await ensureImages(deps.images, { imagesDir: settings.imagesDir, baseImage: settings.baseImage, env: settings.hostEnv, onLog: line });
   ctx.checkAborted();
   const mirror = await deps.mirrors.ensure(input.tree, line);
-  const baseCommit = await resolveBase(input, deps.mirrors, line);
+  const { sha: baseCommit, rule } = await resolveBase(input, deps.mirrors, line);
   ctx.result.baseCommit = baseCommit;
+  ctx.result.baseRule = rule;
   ctx.checkAborted();
   const limits = containerLimits(ctx);
   const warm = await ensureWarmBase(deps.runtime, deps.images, {
@@ -142,24 +143,32 @@ export async function setupStage(
   };
 }
 
-async function resolveBase(input: JobInput, mirrors: TreeMirrors, onLog: (line: string) => void): Promise<string> {
+/**
+ * The job's base, by a named rule: `requested` (the job names it),
+ * `base-commit` (the series' trailer, when the tree has it), else
+ * `tree-ref`, the tree's ref: a guess, recorded as one on the result (the
+ * lore watcher never leaves it to this guess: services/intake/base.ts).
+ */
+async function resolveBase(input: JobInput, mirrors: TreeMirrors, onLog: (line: string) => void): Promise<{ sha: string; rule: 'requested' | 'base-commit' | 'tree-ref' }> {
   if (input.base !== null) {
     const sha = await mirrors.resolve(input.tree, input.base);
     if (sha === null) {
       throw new PatchbayError('BASE_UNKNOWN', `base "${input.base}" is not a commit in tree ${input.tree.name}`, { retryable: false });
     }
-    return sha;
+    onLog(`base: requested ${input.base} = ${sha.slice(0, 12)} (rule: requested)`);
+    return { sha, rule: 'requested' };
   }
+  let why = 'the series names no base-commit';
   if (input.series.baseCommit !== null) {
     const sha = await mirrors.resolve(input.tree, input.series.baseCommit);
     if (sha !== null) {
-      onLog(`base: the series' base-commit ${sha.slice(0, 12)}`);
-      return sha;
+      onLog(`base: the series' base-commit ${sha.slice(0, 12)} (rule: base-commit)`);
+      return { sha, rule: 'base-commit' };
     }
-    onLog(`base: the series' base-commit ${input.series.baseCommit} is not in ${input.tree.name}; using ${input.tree.ref}`);
+    why = `the series' base-commit ${input.series.baseCommit} is not in ${input.tree.name}`;
   }
   const sha = await mirrors.resolve(input.tree, input.tree.ref);
   if (sha === null) throw new PatchbayError('BASE_UNKNOWN', `ref ${input.tree.ref} of tree ${input.tree.name} does not resolve`, { retryable: true });
-  onLog(`base: ${input.tree.ref} = ${sha.slice(0, 12)}`);
-  return sha;
+  onLog(`base: ${why}; guessing the tree's ref ${input.tree.ref} = ${sha.slice(0, 12)} (rule: tree-ref)`);
+  return { sha, rule: 'tree-ref' };
 }

@@ -144,7 +144,7 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
     const logUrl = `/api/v1/jobs/${job.id}/log`;
     return reply.type('text/html; charset=utf-8').send(page(`Job ${job.id}`, html`
       <h1>Job ${job.id} <span id="job-status">${badge(job.status)}</span></h1>
-      <p>${series ? html`<a href="/series/${series.id}">${series.title}</a> v${series.version}` : ''} on <b>${job.tree}</b>${job.baseCommit ? html` @ <code>${job.baseCommit.slice(0, 12)}</code>` : ''}
+      <p>${series ? html`<a href="/series/${series.id}">${series.title}</a> v${series.version}` : ''} on <b>${job.tree}</b>${job.baseCommit ? html` @ <code>${job.baseCommit.slice(0, 12)}</code>${job.baseRule ? html` <span class="muted">(base: ${job.baseRule})</span>` : ''}` : ''}
         · suites ${job.suites.join(', ')}${job.accel ? ` · ${job.accel.toUpperCase()}` : ''}${job.buildMode ? ` · ${job.buildMode} build` : ''}</p>
       <p>${job.summary}</p>
       <h2>Stages</h2>${timeline}

@@ -64,6 +64,8 @@ const TERMINAL: ReadonlySet<JobStatus> = new Set(['PASS', 'FAIL', 'ERROR', 'MISS
 const JobDetail = Type.Intersect([JobSummary, Type.Object({
   attempts: Type.Integer(),
   baseCommit: Type.Union([Type.String(), Type.Null()]),
+  /** The rule that picked the base: requested, base-commit, blob-guess, tree-map (the watcher's), tree-ref (the executor's guess). */
+  baseRule: Type.Union([Type.String(), Type.Null()]),
   headCommit: Type.Union([Type.String(), Type.Null()]),
   accel: Type.Union([Type.String(), Type.Null()]),
   buildMode: Type.Union([Type.String(), Type.Null()]),
@@ -103,6 +105,7 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
       ...jobView(job),
       attempts: job.attempts,
       baseCommit: job.baseCommit,
+      baseRule: job.baseRule,
       headCommit: job.headCommit,
       accel: job.accel,
       buildMode: job.buildMode,

@@ -374,9 +374,16 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       assert.equal(retry.attempts, 2);
       assert.equal(retry.startedAt?.getTime(), running.startedAt.getTime());
 
-      const result = jobResult(job.id);
+      const result = jobResult(job.id, { baseRule: 'tree-ref' });
       const done = await store.jobs.recordResult(job.id, result);
       await store.jobs.recordResult(job.id, result);
+      assert.equal(done.baseRule, 'tree-ref', "the executor's rule, when the intake named none");
+      const { job: picked } = await store.jobs.createOrGet({
+        seriesId: s.id, tree: 'io_uring', base: 'c'.repeat(40), baseRule: 'blob-guess', suites: ['kbuf'], idempotencyKey: unique(), deadlineAt: null, submittedBy: null, activeCap: null,
+      });
+      assert.equal(picked.baseRule, 'blob-guess');
+      await store.jobs.markRunning(picked.id, { worker: 'w1' });
+      assert.equal((await store.jobs.recordResult(picked.id, jobResult(picked.id, { baseRule: 'requested' }))).baseRule, 'blob-guess', "the intake's rule is kept");
       assert.equal(done.status, 'FAIL');
       assert.equal(done.stage, 'test');
       assert.equal(done.summary, '1 PASS, 1 FAIL');
