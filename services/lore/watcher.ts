@@ -246,11 +246,7 @@ export class LoreWatcher {
   async poll(inbox: URL, signal: AbortSignal): Promise<PollReport> {
     const { store, config } = this.deps;
     const log = this.#log.child({ inbox: inbox.href });
-    const client = new PoliteClient({
-      allow: this.deps.allow, userAgent: config.userAgent, timeoutMs: this.deps.timeoutMs, maxBytes: this.deps.maxBytes,
-      spacingMs: config.requestSpacingMs, budget: config.requestBudget, attempts: config.requestAttempts,
-      backoffBaseMs: config.backoffBaseMs, backoffMaxMs: config.backoffMaxMs,
-    }, signal, this.#sleep);
+    const client = this.#client(signal, config.requestBudget);
     const startedAt = this.#now();
     const state = await store.lore.inbox(inbox.href);
     const cursor = state.cursorAt?.getTime() ?? startedAt - config.lookbackSeconds * 1000;
@@ -282,6 +278,15 @@ export class LoreWatcher {
       log.warn({ err: report.error, details: isPatchbayError(e) ? e.details : undefined }, 'inbox poll failed; the cursor stays');
     }
     return report;
+  }
+
+  /** A polite client for one poll (or one thread fetch): its own request count against `budget`. */
+  #client(signal: AbortSignal, budget: number): PoliteClient {
+    const c = this.deps.config;
+    return new PoliteClient({
+      allow: this.deps.allow, userAgent: c.userAgent, timeoutMs: this.deps.timeoutMs, maxBytes: this.deps.maxBytes,
+      spacingMs: c.requestSpacingMs, budget, attempts: c.requestAttempts, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs,
+    }, signal, this.#sleep);
   }
 
   /** Messages already stored, as stubs addMail takes (it only adds the inbox to them). */
@@ -457,11 +462,8 @@ export class LoreWatcher {
   }
 
   async #fetchWholeThread(inbox: URL, root: string, signal: AbortSignal, log: Logger): Promise<void> {
-    const client = new PoliteClient({
-      allow: this.deps.allow, userAgent: this.deps.config.userAgent, timeoutMs: this.deps.timeoutMs, maxBytes: this.deps.maxBytes,
-      spacingMs: this.deps.config.requestSpacingMs, budget: this.deps.config.requestAttempts, attempts: this.deps.config.requestAttempts,
-      backoffBaseMs: this.deps.config.backoffBaseMs, backoffMaxMs: this.deps.config.backoffMaxMs,
-    }, signal, this.#sleep);
+    // One request and its retries.
+    const client = this.#client(signal, this.deps.config.requestAttempts);
     const mbox = await fetchThread(client, inbox, root);
     if (mbox === null) return;
     const mail = this.#parse([mbox], log).map(({ parents: _parents, ...m }) => ({ ...m, threadRoot: root }));

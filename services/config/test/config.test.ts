@@ -28,3 +28,24 @@ test('no proxy is trusted unless named; the inbox allowlist is origins only', ()
     assert.throws(() => loadConfig(bad), (e: unknown) => e instanceof PatchbayError && e.code === 'CONFIG_INVALID', JSON.stringify(bad));
   }
 });
+
+test('the lore watcher: off in the all-in-one unless asked, lore inboxes, 5-minute polls, a contact in the User-Agent', () => {
+  const d = loadConfig({});
+  assert.equal(d.lore.watch, false);
+  assert.deepEqual(d.lore.inboxes, ['https://lore.kernel.org/io-uring/', 'https://lore.kernel.org/linux-fsdevel/']);
+  assert.equal(d.lore.pollIntervalSeconds, 300);
+  assert.equal(d.lore.settleSeconds, 300);
+  assert.ok(d.lore.relevantPaths.includes('io_uring/') && d.lore.relevantPaths.includes('fs/fuse/'));
+  const set = loadConfig({
+    PATCHBAY_LORE_WATCH: 'true', PATCHBAY_LORE_INBOXES: 'http://127.0.0.1:8080/io-uring/', PATCHBAY_LORE_POLL_SECONDS: '60',
+    PATCHBAY_LORE_CONTACT: 'ci@example.org', PATCHBAY_LORE_PATHS: 'io_uring/', PATCHBAY_LORE_TAGS: 'io_uring-7.2,for-next',
+  });
+  assert.equal(set.lore.watch, true);
+  assert.deepEqual(set.lore.inboxes, ['http://127.0.0.1:8080/io-uring/']);
+  assert.equal(set.lore.pollIntervalSeconds, 60);
+  assert.match(set.lore.userAgent, /contact: ci@example\.org/);
+  assert.deepEqual(set.lore.relevantTags, ['io_uring-7.2', 'for-next']);
+  for (const bad of [{ PATCHBAY_LORE_INBOXES: 'lore.kernel.org/io-uring' }, { PATCHBAY_LORE_POLL_SECONDS: '0' }, { PATCHBAY_LORE_BUDGET: 'many' }]) {
+    assert.throws(() => loadConfig(bad), (e: unknown) => e instanceof PatchbayError && e.code === 'CONFIG_INVALID', JSON.stringify(bad));
+  }
+});

@@ -52,3 +52,18 @@ describe('diffHash', () => {
     assert.notEqual(diffHash({ patches: [patch(diff), patch(other)] }), diffHash({ patches: [patch(other), patch(diff)] }));
   });
 });
+
+describe('LoreWatcher configuration', () => {
+  it('refuses at start an inbox whose origin is not on the inbox allowlist, before any request', async () => {
+    const { LoreWatcher } = await import('../watcher.ts');
+    const { loadConfig } = await import('../../config/config.ts');
+    const { pino } = await import('pino');
+    const config = loadConfig({ PATCHBAY_LORE_INBOXES: 'http://127.0.0.1:9/io-uring/' });
+    const deps = {
+      store: {} as never, intake: {} as never, trees: {} as never, config: config.lore, logger: pino({ level: 'silent' }),
+      allow: ['https://lore.kernel.org'], timeoutMs: 1000, maxBytes: 1024, resolveBase: () => Promise.reject(new Error('unused')),
+    };
+    assert.throws(() => new LoreWatcher(deps), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'CONFIG_INVALID' && /not on the inbox allowlist/.test(e.message));
+    assert.deepEqual(new LoreWatcher({ ...deps, allow: ['http://127.0.0.1:9'] }).inboxes, ['http://127.0.0.1:9/io-uring/']);
+  });
+});
