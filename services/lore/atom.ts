@@ -54,7 +54,9 @@ export function messageIdFromUrl(href: string, base: URL): string | null {
  * LORE_BAD_FEED.
  */
 export function parseAtom(xml: string, inbox: URL): AtomEntry[] {
-  if (!/<feed[\s>]/.test(xml.slice(0, 2000))) {
+  // A page past the last one (offset = the number of results) is a feed
+  // with nothing but its end: public-inbox answers 200 and "</feed>".
+  if (!/<feed[\s>]/.test(xml.slice(0, 2000)) && xml.trim() !== '</feed>') {
     throw new PatchbayError('LORE_BAD_FEED', 'the inbox answered a search with something that is not an Atom feed', {
       details: { head: xml.slice(0, 200) },
     });

@@ -95,23 +95,31 @@ export class PoliteClient {
 export async function listReceivedSince(client: PoliteClient, inbox: URL, since: number): Promise<AtomEntry[]> {
   const out: AtomEntry[] = [];
   for (let offset = 0; ; offset += ATOM_PAGE) {
-    const url = new URL(inbox.href);
-    url.searchParams.set('q', `rt:${Math.floor(since)}..`);
-    url.searchParams.set('x', 'A');
-    // o < 0: ascending by received time, from offset -(o + 1).
-    url.searchParams.set('o', String(-(offset + 1)));
-    const body = await client.request(url, { method: 'GET', gzip: false, accept: 'application/atom+xml' });
-    if (body === null) {
-      // An empty inbox has no new.atom either; its config file is always there.
-      if (offset === 0 && (await client.request(new URL('_/text/config/raw', inbox), { method: 'GET', gzip: false })) === null) {
-        throw new PatchbayError('INBOX_NOT_FOUND', `${inbox.href} is not a public-inbox (it has no _/text/config/raw)`);
-      }
-      return out;
-    }
-    const page = parseAtom(body.toString('utf8'), inbox);
+    const page = await listPage(client, inbox, since, offset);
     out.push(...page);
     if (page.length < ATOM_PAGE) return out;
   }
+}
+
+/**
+ * One page (ATOM_PAGE entries from `offset`) of what the inbox received at
+ * or after `since`, ascending; fewer than ATOM_PAGE: the last page.
+ */
+export async function listPage(client: PoliteClient, inbox: URL, since: number, offset: number): Promise<AtomEntry[]> {
+  const url = new URL(inbox.href);
+  url.searchParams.set('q', `rt:${Math.floor(since)}..`);
+  url.searchParams.set('x', 'A');
+  // o < 0: ascending by received time, from offset -(o + 1).
+  url.searchParams.set('o', String(-(offset + 1)));
+  const body = await client.request(url, { method: 'GET', gzip: false, accept: 'application/atom+xml' });
+  if (body === null) {
+    // An empty inbox has no new.atom either; its config file is always there.
+    if (offset === 0 && (await client.request(new URL('_/text/config/raw', inbox), { method: 'GET', gzip: false })) === null) {
+      throw new PatchbayError('INBOX_NOT_FOUND', `${inbox.href} is not a public-inbox (it has no _/text/config/raw)`);
+    }
+    return [];
+  }
+  return parseAtom(body.toString('utf8'), inbox);
 }
 
 /** A Message-ID the search's `m:` prefix takes as one term. */

@@ -20,7 +20,7 @@ import type { BaseDecision } from '../intake/base.ts';
 import type { Intake } from '../intake/intake.ts';
 import type { LoreDecision, NewLoreDecision, Store, StoredMail } from '../store/db.ts';
 import { WATCHER_LEASE } from '../store/lore-repo.ts';
-import { PoliteClient, type Sleep, fetchMessages, fetchThread, listReceivedSince, sleep } from './client.ts';
+import { ATOM_PAGE, PoliteClient, type Sleep, fetchMessages, fetchThread, listPage, sleep } from './client.ts';
 import { normalizeInbox } from './inbox.ts';
 
 export type LoreConfig = Config['lore'];
@@ -59,8 +59,8 @@ export interface JudgeReport {
 const LEASE_NAME = WATCHER_LEASE;
 /** Most messages read from one thread when judging it (a series' own cap is higher, but a watched thread is mail of one series). */
 export const THREAD_MAX_MESSAGES = 2000;
-/** Threads judged per pass. */
-const THREADS_PER_PASS = 200;
+/** Threads read from the database at a time when judging (a pass judges every thread with new mail). */
+const THREADS_PER_PAGE = 200;
 
 /** The messages a message answers, oldest first (References, then In-Reply-To). */
 function parentsOf(m: Pick<MailMessage, 'references' | 'inReplyTo' | 'messageId'>): string[] {
@@ -252,23 +252,29 @@ export class LoreWatcher {
     const cursor = state.cursorAt?.getTime() ?? startedAt - config.lookbackSeconds * 1000;
     const since = Math.max(0, Math.floor((cursor - config.overlapSeconds * 1000) / 1000));
     const report: PollReport = { inbox: inbox.href, listed: 0, fetched: 0, added: 0, requests: 0, error: null };
+    // A poll that stopped part way (budget, error, kill) left where it got to
+    // for this same lower bound: resume a page before it (a message indexed
+    // late can push the rest one place on), not from the first page.
+    const resumeAt = state.resumeSince === since ? Math.max(0, state.resumeOffset - ATOM_PAGE) : 0;
     try {
-      const entries = await listReceivedSince(client, inbox, since);
-      report.listed = entries.length;
-      const ids = [...new Set(entries.map((e) => e.messageId))];
-      const seen = await store.lore.seen(ids);
-      const wanted = ids.filter((id) => !seen.has(id));
-      // Cross-posts: a message stored from another inbox gains this one without a fetch.
-      if (seen.size > 0) await store.lore.addMail(inbox.href, this.#storedStubs([...seen]));
-      for (let i = 0; i < wanted.length; i += 200) {
+      for (let offset = resumeAt; ; offset += ATOM_PAGE) {
         if (!(await this.#stillLeased())) throw new PatchbayError('LORE_LEASE_LOST', 'another watcher took the lease');
-        const mail = await this.#withRoots(this.#parse(await fetchMessages(client, inbox, wanted.slice(i, i + 200)), log));
+        const entries = await listPage(client, inbox, since, offset);
+        report.listed += entries.length;
+        const ids = [...new Set(entries.map((e) => e.messageId))];
+        const seen = await store.lore.seen(ids);
+        const wanted = ids.filter((id) => !seen.has(id));
+        // Cross-posts: a message stored from another inbox gains this one without a fetch.
+        if (seen.size > 0) await store.lore.addMail(inbox.href, this.#storedStubs([...seen]));
+        const mail = await this.#withRoots(this.#parse(await fetchMessages(client, inbox, wanted), log));
         report.fetched += mail.length;
         report.added += await store.lore.addMail(inbox.href, mail);
+        if (entries.length < ATOM_PAGE) break;
+        await store.lore.recordProgress(inbox.href, since, offset + entries.length);
       }
       report.requests = client.requests;
       await store.lore.recordPoll(inbox.href, { ok: true, error: null, cursorAt: new Date(startedAt), messages: report.added, requests: client.requests });
-      log.info({ since, listed: report.listed, fetched: report.fetched, added: report.added, requests: client.requests }, 'inbox polled');
+      log.info({ since, resumedAt: resumeAt, listed: report.listed, fetched: report.fetched, added: report.added, requests: client.requests }, 'inbox polled');
     } catch (e) {
       report.requests = client.requests;
       report.error = isPatchbayError(e) ? `${e.code}: ${e.message}` : errorMessage(e);
@@ -327,19 +333,27 @@ export class LoreWatcher {
     return mail.map(({ parents: _parents, ...m }) => ({ ...m, threadRoot: roots.get(m.messageId) ?? m.messageId }));
   }
 
-  /** Judges every thread with new mail; returns the decisions made. */
+  /** Judges every thread with new mail, a page at a time; returns the decisions made. */
   async judge(signal: AbortSignal): Promise<JudgeReport> {
-    const threads = await this.deps.store.lore.dirtyThreads(THREADS_PER_PASS);
     const decisions: LoreDecision[] = [];
-    for (const t of threads) {
-      if (signal.aborted) break;
-      try {
-        decisions.push(...await this.#judgeThread(t, signal));
-      } catch (e) {
-        this.#log.warn({ thread: t.root, err: errorMessage(e) }, 'could not judge a thread; it is judged again next pass');
+    let judged = 0;
+    let after: { lastMailAt: Date; root: string } | undefined;
+    for (;;) {
+      const threads = await this.deps.store.lore.dirtyThreads(THREADS_PER_PAGE, after);
+      for (const t of threads) {
+        if (signal.aborted) return { threads: judged, decisions };
+        judged++;
+        try {
+          decisions.push(...await this.#judgeThread(t, signal));
+        } catch (e) {
+          this.#log.warn({ thread: t.root, err: errorMessage(e) }, 'could not judge a thread; it is judged again next pass');
+        }
       }
+      const last = threads[threads.length - 1];
+      if (last === undefined || threads.length < THREADS_PER_PAGE) return { threads: judged, decisions };
+      after = { lastMailAt: last.lastMailAt, root: last.root };
+      if (!(await this.#stillLeased())) return { threads: judged, decisions };
     }
-    return { threads: threads.length, decisions };
   }
 
   async #judgeThread(t: { root: string; inbox: string; fetched: boolean; lastMailAt: Date }, signal: AbortSignal): Promise<LoreDecision[]> {

@@ -14,6 +14,9 @@ export const WATCHER_LEASE = 'lore-watcher';
 export interface LoreInboxStatus {
   url: string;
   cursorAt: Date | null;
+  /** A poll that stopped part way: its lower bound (epoch seconds) and how many entries it had listed. */
+  resumeSince: number | null;
+  resumeOffset: number;
   lastPollAt: Date | null;
   lastOkAt: Date | null;
   lastError: string | null;
@@ -73,6 +76,8 @@ function toInbox(r: Selectable<LoreInboxesTable>): LoreInboxStatus {
   return {
     url: r.url,
     cursorAt: r.cursor_at,
+    resumeSince: r.resume_since === null ? null : Number(r.resume_since),
+    resumeOffset: r.resume_offset,
     lastPollAt: r.last_poll_at,
     lastOkAt: r.last_ok_at,
     lastError: r.last_error,
@@ -136,10 +141,17 @@ export class LoreRepo {
           messages_seen: eb('messages_seen', '+', p.messages),
           requests: eb('requests', '+', p.requests),
           ...(p.ok ? { last_ok_at: sql`now()` } : { last_error: cleanText(p.error ?? 'failed'), last_error_at: sql`now()`, poll_errors: eb('poll_errors', '+', 1) }),
-          ...(p.cursorAt !== null ? { cursor_at: p.cursorAt } : {}),
+          ...(p.cursorAt !== null ? { cursor_at: p.cursorAt, resume_since: null, resume_offset: 0 } : {}),
         }))
         .where('url', '=', url)
         .execute();
+    });
+  }
+
+  /** How far this poll has listed (and stored) for its lower bound `since`. */
+  async recordProgress(url: string, since: number, offset: number): Promise<void> {
+    await guard('could not record the poll', async () => {
+      await this.#db.updateTable('lore_inboxes').set({ resume_since: since, resume_offset: offset }).where('url', '=', url).execute();
     });
   }
 
@@ -212,10 +224,13 @@ export class LoreRepo {
     }));
   }
 
-  /** Threads with mail to judge, oldest first. */
-  async dirtyThreads(limit: number): Promise<Array<{ root: string; inbox: string; fetched: boolean; firstSeenAt: Date; lastMailAt: Date }>> {
+  /** Threads with mail to judge, oldest mail first, by pages (after: the last of the page before). */
+  async dirtyThreads(limit: number, after?: { lastMailAt: Date; root: string }): Promise<Array<{ root: string; inbox: string; fetched: boolean; firstSeenAt: Date; lastMailAt: Date }>> {
     return guard('could not list threads', async () =>
-      (await this.#db.selectFrom('lore_threads').selectAll().where('dirty', '=', true).orderBy('last_mail_at').limit(limit).execute())
+      (await this.#db.selectFrom('lore_threads').selectAll().where('dirty', '=', true)
+        // Keyed to the millisecond, as a Date carries it back.
+        .$if(after !== undefined, (q) => q.where(sql<boolean>`(date_trunc('milliseconds', last_mail_at), root) > (${after?.lastMailAt ?? new Date(0)}::timestamptz, ${after?.root ?? ''})`))
+        .orderBy(sql`date_trunc('milliseconds', last_mail_at)`).orderBy('root').limit(limit).execute())
         .map((r) => ({ root: r.root, inbox: r.inbox, fetched: r.fetched, firstSeenAt: r.first_seen_at, lastMailAt: r.last_mail_at })));
   }
 

@@ -127,6 +127,8 @@ export type LoreDecisionKind = (typeof LORE_DECISIONS)[number];
 export interface LoreInboxesTable {
   url: string;
   cursor_at: Timestamp | null;
+  resume_since: ColumnType<string | null, number | null, number | null>;
+  resume_offset: Generated<number>;
   last_poll_at: Timestamp | null;
   last_ok_at: Timestamp | null;
   last_error: string | null;

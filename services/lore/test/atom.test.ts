@@ -17,6 +17,10 @@ describe('parseAtom (public-inbox search results)', () => {
     assert.throws(() => parseAtom('<html><body>[No results found]</body></html>', inbox), (e) => isPatchbayError(e) && e.code === 'LORE_BAD_FEED');
   });
 
+  it('the page past the last one (public-inbox sends only "</feed>") has no entries', () => {
+    assert.deepEqual(parseAtom('</feed>\n', inbox), []);
+  });
+
   it('an empty feed has no entries', () => {
     assert.deepEqual(parseAtom('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>x</title></feed>', inbox), []);
   });

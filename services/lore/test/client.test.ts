@@ -86,16 +86,20 @@ describe('PoliteClient', () => {
       const url = new URL(req.url ?? '/', origin);
       const o = Number(url.searchParams.get('o'));
       const offset = -(o + 1);
-      const ids = Array.from({ length: Math.max(0, Math.min(ATOM_PAGE, 450 - offset)) }, (_, i) => offset + i);
+      const ids = Array.from({ length: Math.max(0, Math.min(ATOM_PAGE, total - offset)) }, (_, i) => offset + i);
       res.writeHead(200, { 'content-type': 'application/atom+xml' });
-      res.end(`<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">${ids.map(entry).join('')}</feed>`);
+      // As public-inbox does, the page just past the last result is only the feed's end.
+      res.end(ids.length === 0 ? '</feed>' : `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">${ids.map(entry).join('')}</feed>`);
     };
+    let total = 450;
     const client = new PoliteClient(opts(), new AbortController().signal);
     const got = await listReceivedSince(client, new URL('/io/', origin), 1796280000);
     assert.equal(got.length, 450);
     assert.equal(new Set(got.map((e) => e.messageId)).size, 450);
     assert.deepEqual(seen.map((s) => new URL(s.url, origin).searchParams.get('o')), ['-1', '-201', '-401']);
     assert.equal(new URL(seen[0]?.url ?? '', origin).searchParams.get('q'), 'rt:1796280000..');
+    total = 400;
+    assert.equal((await listReceivedSince(new PoliteClient(opts(), new AbortController().signal), new URL('/io/', origin), 1796280000)).length, 400, 'a multiple of the page size ends at the empty page');
     handler = (_req, res) => { res.writeHead(404, { 'content-type': 'text/html' }); res.end('[No results found]'); };
     await assert.rejects(listReceivedSince(new PoliteClient(opts(), new AbortController().signal), new URL('/nope/', origin), 0), (e) => isPatchbayError(e) && e.code === 'INBOX_NOT_FOUND');
   });

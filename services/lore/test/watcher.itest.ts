@@ -286,13 +286,27 @@ describe('lore watcher', { timeout: 20 * 60_000 }, () => {
   it('loses none of a burst of 500 messages between two polls, and a poll cut short resumes where it stopped', async () => {
     const burst = Array.from({ length: 500 }, (_, i) => makeDiscussion(`burst-${i}`, `burst message ${i}`, `message ${i} of a burst`));
     deliver(burst);
+    const count = async (): Promise<number> => (await store.lore.seen(burst.map((m) => m.messageId))).size;
+    // A budget smaller than the burst needs: each poll stops part way, and the next resumes a page before where it stopped.
+    const small = newWatcher({ requestBudget: 7, inboxes: [io] });
+    const progress: number[] = [];
+    for (let i = 0; i < 6 && (progress.at(-1) ?? 0) < 500; i++) {
+      const [r] = await small.pollAll(new AbortController().signal);
+      assert.ok(r !== undefined && r.requests <= 7, `poll ${i} kept to its budget`);
+      progress.push(await count());
+    }
+    assert.equal(progress.at(-1), 500, `every message stored over polls (${progress.join(' -> ')})`);
+    assert.ok(progress.length >= 2 && progress.every((n, i) => i === 0 || n > (progress[i - 1] ?? 0)), `each poll made progress (${progress.join(' -> ')})`);
+    // Another burst: a poll stopped part way (shutdown) and another watcher taking over.
+    const burst2 = Array.from({ length: 500 }, (_, i) => makeDiscussion(`burst2-${i}`, `second burst ${i}`, `message ${i} of another burst`));
+    deliver(burst2);
     // A first watcher is stopped during its poll (after its first requests); a second one takes over.
     const w1 = newWatcher({ requestSpacingMs: 50 });
     const stop = new AbortController();
     setTimeout(() => { stop.abort(); }, 300).unref();
     await w1.pollAll(stop.signal).catch(() => undefined);
     const w2 = newWatcher({ requestBudget: 1000 });
-    await settle(w2, async () => ((await store.lore.seen(burst.map((m) => m.messageId))).size === 500 ? true : undefined), 120_000);
+    await settle(w2, async () => ((await store.lore.seen(burst2.map((m) => m.messageId))).size === 500 ? true : undefined), 120_000);
     const jobsBefore = (await store.jobs.list({ limit: 500 })).items.length;
     await w2.pollAll(new AbortController().signal);
     await w2.judge(new AbortController().signal);

@@ -14,6 +14,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('url', 'text', (c) => c.primaryKey())
     // Messages received (public-inbox's rt:) at or after this are listed next poll, less the overlap margin.
     .addColumn('cursor_at', 'timestamptz')
+    // How far a poll that stopped part way got, for the same lower bound (epoch seconds): the next resumes there.
+    .addColumn('resume_since', 'bigint')
+    .addColumn('resume_offset', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('last_poll_at', 'timestamptz')
     .addColumn('last_ok_at', 'timestamptz')
     .addColumn('last_error', 'text')
