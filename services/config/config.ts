@@ -142,6 +142,12 @@ export const ConfigSchema = Type.Object({
     /** Path prefixes (a series touching one is tested) and subject tree tags (a series carrying one is). */
     relevantPaths: Type.Array(Type.String({ minLength: 1 })),
     relevantTags: Type.Array(Type.String({ minLength: 1 })),
+    /**
+     * Mail of threads with nothing left to judge, and the decisions on
+     * discussions, are forgotten after this many days (series decisions,
+     * the revision links, stay).
+     */
+    retentionDays: Type.Integer({ minimum: 1 }),
     /** How many commits of each tree's ref the blob-id guess of a base walks. */
     baseHistoryDepth: Type.Integer({ minimum: 1, maximum: 100_000 }),
   }),
@@ -307,6 +313,7 @@ export function loadConfig(env: Env = {}): Config {
       relevantPaths: list(env.PATCHBAY_LORE_PATHS).length > 0 ? list(env.PATCHBAY_LORE_PATHS) : [...DEFAULT_RELEVANT_PATHS],
       relevantTags: list(env.PATCHBAY_LORE_TAGS),
       baseHistoryDepth: int(env, 'PATCHBAY_LORE_BASE_DEPTH', 2000),
+      retentionDays: int(env, 'PATCHBAY_LORE_RETENTION_DAYS', 30),
     },
     client: {
       server: env.PATCHBAY_SERVER ?? 'http://127.0.0.1:8080',

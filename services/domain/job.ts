@@ -191,6 +191,71 @@ function spansOf(lines: readonly string[]): (line: number) => Span | null {
   return (line) => find(tests, line) ?? find(suites, line);
 }
 
+const KTAP_SUITE_BLOCK = /^ {4}# Subtest: (\S+)\s*$/;
+const KTAP_TOP_RESULT = /^(?:not )?ok \d+\b/;
+const SUITE_START_TIMEOUT = /^(?:\[[\s\d.]+\]\s*)?patchbay: suite (\S+) start(?: \(timeout (\d+)s\))?/;
+const SUITE_END_RC = /^(?:\[[\s\d.]+\]\s*)?patchbay: suite (\S+) end \(exit (\d+)\)/;
+
+/**
+ * A suite's own result line ("ok N NAME", printed by init after the suite)
+ * can be lost on the KTAP channel (seen under TCG, at the end and between
+ * suites, with every subtest line there). When the console shows init's
+ * end marker for that same suite run, its exit code gives the line init
+ * printed (images/guest/init: 0 ok, 4/77 skip, 124/137 timeout with the
+ * seconds of the start marker, else not ok), put back where it belongs,
+ * with a note. A block without an end marker (the guest died in the
+ * suite) is left as it came.
+ */
+export function restoreLastResult(ktap: string, consoleLines: readonly string[]): { ktap: string; notes: string[] } {
+  const lines = ktap.split('\n');
+  const blocks: Array<{ at: number; name: string }> = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = KTAP_SUITE_BLOCK.exec(lines[i] ?? '');
+    if (m?.[1] !== undefined) blocks.push({ at: i, name: m[1] });
+  }
+  if (blocks.length === 0) return { ktap, notes: [] };
+  const marks = (re: RegExp): Array<{ suite: string; value: string }> => consoleLines.flatMap((l) => {
+    const m = re.exec(l);
+    return m?.[1] === undefined ? [] : [{ suite: m[1], value: m[2] ?? '' }];
+  });
+  const ends = marks(SUITE_END_RC);
+  const starts = marks(SUITE_START_TIMEOUT);
+  const inserts = new Map<number, string>();
+  const notes: string[] = [];
+  blocks.forEach((b, k) => {
+    const next = blocks[k + 1]?.at ?? lines.length;
+    if (lines.slice(b.at + 1, next).some((l) => KTAP_TOP_RESULT.test(l))) return;
+    const end = ends[k];
+    if (end?.suite !== b.name || end.value === '') return;
+    const rc = Number(end.value);
+    const start = starts[k];
+    const seconds = start?.suite === b.name && start.value !== '' ? ` ${start.value} seconds` : '';
+    const n = k + 1;
+    const line = rc === 0 ? `ok ${n} ${b.name}`
+      : rc === 4 || rc === 77 ? `ok ${n} ${b.name} # SKIP suite reported skip (exit ${rc})`
+        : rc === 124 || rc === 137 ? `not ok ${n} ${b.name} # TIMEOUT${seconds}`
+          : `not ok ${n} ${b.name} # exit=${rc}`;
+    // Before the next block's "# Subtest:" line, or after the last line of the document.
+    let at = next;
+    if (k === blocks.length - 1) {
+      at = lines.length;
+      while (at > 0 && lines[at - 1] === '') at--;
+    }
+    inserts.set(at, line);
+    notes.push(`the KTAP channel lost suite ${b.name}'s result line (suite ${n}); it was taken from the console's end marker (exit ${rc})`);
+  });
+  if (inserts.size === 0) return { ktap, notes: [] };
+  const out: string[] = [];
+  for (let i = 0; i <= lines.length; i++) {
+    const add = inserts.get(i);
+    if (add !== undefined) out.push(add);
+    if (i < lines.length) out.push(lines[i] ?? '');
+  }
+  let text = out.join('\n');
+  if (!text.endsWith('\n')) text += '\n';
+  return { ktap: text, notes };
+}
+
 /** Judges the boot and test stages from one guest run. */
 export function judgeGuestRun(run: GuestRun): GuestVerdict {
   const lines = run.consoleLog.split(/\r?\n/);
@@ -222,7 +287,8 @@ export function judgeGuestRun(run: GuestRun): GuestVerdict {
   const early = splats.filter((x) => x.suite === null).length;
   const boot = { status: 'PASS' as const, summary: early > 0 ? `booted to init, with ${early} kernel splat(s) on the way (compared with the base's boots)` : 'booted to init' };
 
-  const doc = parseKtap(run.ktap);
+  const restored = restoreLastResult(run.ktap, lines);
+  const doc = parseKtap(restored.ktap);
   // A suite listed more than once (re-runs) comes back as "NAME #N" from
   // the KTAP: its rows keep the suite's name, in run order.
   const suiteName = (top: string | undefined): string => {
@@ -301,7 +367,7 @@ export function judgeGuestRun(run: GuestRun): GuestVerdict {
   const counts = countStatuses(results);
   const testSummary =
     results.length === 0 ? 'no test results' : Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ');
-  return { boot, test: { status, summary: testSummary }, results, crashes, completed, splats, ktapProblems: ktapProblemLines(doc.problems) };
+  return { boot, test: { status, summary: testSummary }, results, crashes, completed, splats, ktapProblems: [...restored.notes, ...ktapProblemLines(doc.problems)] };
 }
 
 export function countStatuses(results: ReadonlyArray<{ status: Status }>): Partial<Record<Status, number>> {

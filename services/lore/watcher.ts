@@ -59,6 +59,8 @@ export interface JudgeReport {
 const LEASE_NAME = WATCHER_LEASE;
 /** Most messages read from one thread when judging it (a series' own cap is higher, but a watched thread is mail of one series). */
 export const THREAD_MAX_MESSAGES = 2000;
+/** And at most this much of it: a thread is judged in memory. */
+export const THREAD_MAX_BYTES = 256 * 1024 * 1024;
 /** Threads read from the database at a time when judging (a pass judges every thread with new mail). */
 const THREADS_PER_PAGE = 200;
 
@@ -194,6 +196,7 @@ export class LoreWatcher {
           this.#leased = true;
           await this.pollAll(signal);
           if (await this.#renew()) await this.judge(signal);
+          await this.prune();
         } else {
           this.#log.debug('another watcher holds the lease');
         }
@@ -333,6 +336,13 @@ export class LoreWatcher {
     return mail.map(({ parents: _parents, ...m }) => ({ ...m, threadRoot: roots.get(m.messageId) ?? m.messageId }));
   }
 
+  /** Forgets mail and discussion decisions older than lore.retentionDays (store.lore.prune). */
+  async prune(): Promise<void> {
+    const before = new Date(this.#now() - this.deps.config.retentionDays * 86_400_000);
+    const removed = await this.deps.store.lore.prune(before);
+    if (removed.messages + removed.threads + removed.decisions > 0) this.#log.info({ ...removed, before: before.toISOString() }, 'forgot old mail');
+  }
+
   /** Judges every thread with new mail, a page at a time; returns the decisions made. */
   async judge(signal: AbortSignal): Promise<JudgeReport> {
     const decisions: LoreDecision[] = [];
@@ -359,7 +369,7 @@ export class LoreWatcher {
   async #judgeThread(t: { root: string; inbox: string; fetched: boolean; lastMailAt: Date }, signal: AbortSignal): Promise<LoreDecision[]> {
     const { store, config } = this.deps;
     const log = this.#log.child({ thread: t.root });
-    const rows = await store.lore.threadMail(t.root, THREAD_MAX_MESSAGES);
+    const rows = await store.lore.threadMail(t.root, THREAD_MAX_MESSAGES, THREAD_MAX_BYTES);
     const messages: MailMessage[] = [];
     for (const r of rows) {
       if (r.raw.length === 0) continue;

@@ -235,11 +235,46 @@ export class LoreRepo {
   }
 
   /** The raw mail of a thread, at most `limit` messages, oldest first. */
-  async threadMail(root: string, limit: number): Promise<Array<{ messageId: string; raw: Buffer; inboxes: string[] }>> {
-    return guard('could not read a thread', async () =>
-      (await this.#db.selectFrom('lore_messages').select(['message_id', 'raw', 'inboxes']).where('thread_root', '=', root)
-        .orderBy('first_seen_at').orderBy('message_id').limit(limit).execute())
-        .map((r) => ({ messageId: r.message_id, raw: toBuffer(r.raw), inboxes: r.inboxes })));
+  /**
+   * The raw mail of a thread, oldest first: at most `limit` messages and,
+   * past `maxBytes` in all, no more (sizes are read first, so a thread of
+   * huge mails is never all in memory).
+   */
+  async threadMail(root: string, limit: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<Array<{ messageId: string; raw: Buffer; inboxes: string[] }>> {
+    return guard('could not read a thread', async () => {
+      const sizes = await this.#db.selectFrom('lore_messages').select(['message_id', sql<number | string>`octet_length(raw)`.as('size')]).where('thread_root', '=', root)
+        .orderBy('first_seen_at').orderBy('message_id').limit(limit).execute();
+      const ids: string[] = [];
+      let total = 0;
+      for (const r of sizes) {
+        total += Number(r.size);
+        if (total > maxBytes) break;
+        ids.push(r.message_id);
+      }
+      if (ids.length === 0) return [];
+      const rows = await this.#db.selectFrom('lore_messages').select(['message_id', 'raw', 'inboxes']).where('message_id', 'in', ids)
+        .orderBy('first_seen_at').orderBy('message_id').execute();
+      return rows.map((r) => ({ messageId: r.message_id, raw: toBuffer(r.raw), inboxes: r.inboxes }));
+    });
+  }
+
+  /**
+   * Forgets what the watcher no longer needs, older than `before`: the mail
+   * of threads with nothing left to judge, those threads, and the
+   * decisions on threads without patches. Series decisions (the revision
+   * links) stay. A late reply to a forgotten thread starts it again (and a
+   * patch in it has the thread fetched anew). Returns what was removed.
+   */
+  async prune(before: Date): Promise<{ messages: number; threads: number; decisions: number }> {
+    return guard('could not prune the watcher\'s mail', () => this.#db.transaction().execute(async (trx) => {
+      const old = trx.selectFrom('lore_threads').select('root').where('dirty', '=', false).where('last_mail_at', '<', before);
+      const messages = await trx.deleteFrom('lore_messages').where('thread_root', 'in', old).where('first_seen_at', '<', before).executeTakeFirst();
+      const threads = await trx.deleteFrom('lore_threads').where('dirty', '=', false).where('last_mail_at', '<', before)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('lore_messages').select('message_id').whereRef('lore_messages.thread_root', '=', 'lore_threads.root'))))
+        .executeTakeFirst();
+      const decisions = await trx.deleteFrom('lore_decisions').where('decision', '=', 'no-patches').where('decided_at', '<', before).executeTakeFirst();
+      return { messages: Number(messages.numDeletedRows), threads: Number(threads.numDeletedRows), decisions: Number(decisions.numDeletedRows) };
+    }));
   }
 
   async markThread(root: string, state: { dirty?: boolean; fetched?: boolean }): Promise<void> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { judgeGuestRun, overallStatus, type StageRun } from '../job.ts';
+import { judgeGuestRun, overallStatus, restoreLastResult, type StageRun } from '../job.ts';
 
 const golden = (name: string): string => readFileSync(new URL(`./golden/guest/${name}`, import.meta.url), 'utf8');
 
@@ -248,4 +248,44 @@ test('the KTAP\'s structural problems are in the verdict, with ktap.txt line num
   assert.ok(v.ktapProblems.every((p) => /line \d+/.test(p)), v.ktapProblems.join(' | '));
   const good = judgeGuestRun({ consoleLog: golden('pass-smoke.console.log'), ktap: golden('pass-smoke.ktap'), exitCode: 0, timedOut: false, timeoutSeconds: 120, suites: ['smoke'] });
   assert.deepEqual(good.ktapProblems, []);
+});
+
+test("the KTAP channel's lost last line (the guest rebooted before its UART sent it) is taken from the console's end marker, with a note", () => {
+  // Recorded in a CI run: every smoke subtest on ttyS1, the suite's own "ok 1 smoke" not.
+  const ktap = golden('last-line-lost.ktap');
+  assert.doesNotMatch(ktap, /^ok 1 smoke/m);
+  const v = judgeGuestRun({ consoleLog: golden('last-line-lost.console.log'), ktap, exitCode: 0, timedOut: false, timeoutSeconds: 120, suites: ['smoke'] });
+  assert.equal(v.test?.status, 'PASS');
+  assert.ok(!v.results.some((r) => r.test === '(suite)'), 'no ERROR row for the suite');
+  assert.equal(v.results.filter((r) => r.status === 'PASS').length, 6);
+  assert.match(v.ktapProblems.join('\n'), /taken from the console's end marker \(exit 0\)/);
+});
+
+test('restoreLastResult: only the last block, only with the end marker of that same run, with init\'s result for its exit code', () => {
+  const block = (s: string): string => `    # Subtest: ${s}\n    1..1\n    ok 1 t\n`;
+  const ktap = `KTAP version 1\n1..2\n${block('kbuf')}ok 1 kbuf\n${block('fuse')}`;
+  const ends = (rc2: number): string[] => ['patchbay: suite kbuf start (timeout 60s)', 'patchbay: suite kbuf end (exit 0)', 'patchbay: suite fuse start (timeout 15s)', `[   12.5] patchbay: suite fuse end (exit ${rc2})`];
+  assert.match(restoreLastResult(ktap, ends(0)).ktap, /\nok 2 fuse\n$/);
+  assert.match(restoreLastResult(ktap, ends(77)).ktap, /\nok 2 fuse # SKIP suite reported skip \(exit 77\)\n$/);
+  assert.match(restoreLastResult(ktap, ends(137)).ktap, /\nnot ok 2 fuse # TIMEOUT 15 seconds\n$/, "init's line, with the seconds of the suite's start marker");
+  assert.match(restoreLastResult(ktap, ends(1)).ktap, /\nnot ok 2 fuse # exit=1\n$/);
+  // The guest died in fuse: no end marker for it, nothing made up.
+  assert.deepEqual(restoreLastResult(ktap, ends(0).slice(0, 3)), { ktap, notes: [] });
+  // An end marker of another suite at that place: nothing made up.
+  assert.deepEqual(restoreLastResult(ktap, ['patchbay: suite kbuf end (exit 0)', 'patchbay: suite smoke end (exit 0)']), { ktap, notes: [] });
+  // The last block has its line: unchanged.
+  const whole = `${ktap}ok 2 fuse\n`;
+  assert.deepEqual(restoreLastResult(whole, ends(1)), { ktap: whole, notes: [] });
+});
+
+test('a result line lost between two suites is put back before the next block, and the suites keep their own rows', () => {
+  // Recorded in a CI run: "ok 1 basefail" missing on ttyS1, the console showing its end marker.
+  const ktap = golden('line-lost-between-suites.ktap');
+  assert.doesNotMatch(ktap, /^ok 1 basefail/m);
+  const v = judgeGuestRun({ consoleLog: golden('line-lost-between-suites.console.log'), ktap, exitCode: 0, timedOut: false, timeoutSeconds: 300, suites: ['basefail', 'hang', 'later'] });
+  const rows = v.results.map((r) => `${r.suite}/${r.test}=${r.status}`);
+  assert.deepEqual(rows.filter((r) => r.startsWith('basefail/')), ['basefail/works=PASS', 'basefail/broken=FAIL', 'basefail/leaves-child=PASS', 'basefail/hangs=ERROR', 'basefail/nothing-left=PASS']);
+  assert.ok(rows.includes('later/nothing-left=PASS'));
+  assert.ok(!rows.some((r) => r.startsWith('hang/') && !r.startsWith('hang/(')), `no basefail test under hang: ${rows.join(' ')}`);
+  assert.match(v.ktapProblems.join('\n'), /lost suite basefail's result line \(suite 1\)/);
 });

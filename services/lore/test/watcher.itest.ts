@@ -61,9 +61,10 @@ describe('lore watcher', { timeout: 20 * 60_000 }, () => {
     };
   }
 
-  function newWatcher(over: Partial<LoreConfig> = {}): LoreWatcher {
+  function newWatcher(over: Partial<LoreConfig> = {}, now?: () => number): LoreWatcher {
     const git = mirrorGit(tree.mirrorsDir);
     return new LoreWatcher({
+      ...(now !== undefined ? { now } : {}),
       store, intake, trees: tree.trees, config: watcherConfig(over), logger: pino({ level: process.env.PATCHBAY_TEST_LOG ?? 'silent' }),
       allow: [pi.origin], timeoutMs: 30_000, maxBytes: 32 * 1024 * 1024,
       resolveBase: (series) => resolveBase(series, { trees: tree.trees, git, requestedTree: null, requestedBase: null, historyDepth: 100 }),
@@ -366,6 +367,29 @@ describe('lore watcher', { timeout: 20 * 60_000 }, () => {
     } finally {
       await h.close();
     }
+  });
+
+  it('forgets old mail and discussion decisions, keeps the series decisions, and never queues a forgotten series again', async () => {
+    const count = async (table: 'lore_messages' | 'lore_threads'): Promise<number> => Number((await store.db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+    const queuedBefore = (await store.lore.decisions({ limit: 500, decision: 'queued' })).items.length;
+    const jobsBefore = (await store.jobs.list({ limit: 500 })).items.length;
+    assert.ok((await count('lore_messages')) > 1000);
+    // 31 days on: everything judged so far is past the retention (30 days).
+    const later = newWatcher({}, () => Date.now() + 31 * 86_400_000);
+    await later.prune();
+    const dirty = await store.lore.dirtyThreads(500);
+    assert.equal(await count('lore_messages'), Number((await store.db.selectFrom('lore_messages').select((eb) => eb.fn.countAll<string>().as('n')).where('thread_root', 'in', dirty.length === 0 ? [''] : dirty.map((t) => t.root)).executeTakeFirstOrThrow()).n), 'only the mail of threads still waiting stays');
+    assert.equal((await store.lore.decisions({ limit: 10, decision: 'no-patches' })).items.length, 0);
+    assert.equal((await store.lore.decisions({ limit: 500, decision: 'queued' })).items.length, queuedBefore);
+    // A late review of a forgotten series: its thread is fetched again, judged, and nothing is queued twice.
+    const cover = (await store.lore.decisions({ limit: 500, decision: 'queued' })).items.find((d) => d.version === 3 && d.baseRule === 'base-commit');
+    assert.ok(cover !== undefined);
+    deliver([makeReply({ messageId: cover.rootMessageId, subject: `[PATCH v3 00/25] ${cover.title}`, raw: Buffer.alloc(0) }, { id: 'late-review', from: 'late@example.org', body: 'Reviewed-by: Late <late@example.org>' })]);
+    const w = newWatcher();
+    await settle(w, async () => ((await store.lore.seen([cover.rootMessageId])).size === 1 ? true : undefined));
+    await w.judge(new AbortController().signal);
+    assert.equal((await store.jobs.list({ limit: 500 })).items.length, jobsBefore);
+    assert.equal((await store.lore.decisions({ limit: 500, decision: 'queued' })).items.length, queuedBefore);
   });
 
   it('lets one watcher poll at a time', async () => {
