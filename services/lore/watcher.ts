@@ -268,7 +268,7 @@ export class LoreWatcher {
         const seen = await store.lore.seen(ids);
         const wanted = ids.filter((id) => !seen.has(id));
         // Cross-posts: a message stored from another inbox gains this one without a fetch.
-        if (seen.size > 0) await store.lore.addMail(inbox.href, this.#storedStubs([...seen]));
+        await store.lore.addInbox(inbox.href, [...seen]);
         const mail = await this.#withRoots(this.#parse(await fetchMessages(client, inbox, wanted), log));
         report.fetched += mail.length;
         report.added += await store.lore.addMail(inbox.href, mail);
@@ -296,11 +296,6 @@ export class LoreWatcher {
       allow: this.deps.allow, userAgent: c.userAgent, timeoutMs: this.deps.timeoutMs, maxBytes: this.deps.maxBytes,
       spacingMs: c.requestSpacingMs, budget, attempts: c.requestAttempts, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs,
     }, signal, this.#sleep);
-  }
-
-  /** Messages already stored, as stubs addMail takes (it only adds the inbox to them). */
-  #storedStubs(ids: readonly string[]): StoredMail[] {
-    return ids.map((messageId) => ({ messageId, threadRoot: messageId, subject: '', fromEmail: '', date: null, raw: Buffer.alloc(0) }));
   }
 
   /** Stored form of fetched mboxes; a message that does not parse is logged and dropped. */

@@ -155,6 +155,18 @@ export class LoreRepo {
     });
   }
 
+  /** Stored messages this inbox also carries (a cross-post): one update for those that lack it, nothing for the rest. */
+  async addInbox(inbox: string, messageIds: readonly string[]): Promise<void> {
+    if (messageIds.length === 0) return;
+    await guard('could not store mail', async () => {
+      await this.#db.updateTable('lore_messages')
+        .set({ inboxes: sql`inboxes || ${jsonb([inbox])}::jsonb` })
+        .where('message_id', 'in', [...messageIds])
+        .where(sql<boolean>`not (inboxes ? ${inbox})`)
+        .execute();
+    });
+  }
+
   /** Which of these Message-IDs are stored already. */
   async seen(messageIds: readonly string[]): Promise<Set<string>> {
     if (messageIds.length === 0) return new Set();
