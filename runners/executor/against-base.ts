@@ -85,7 +85,7 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
       keys.set(suite.name, key);
       history.push(...input.cache.history(key, suite.name));
       for (const x of cached.splats) baseSplats.set(x.fingerprint, x);
-      base.suites.push({ suite: suite.name, source: 'cached', jobId: cached.jobId, summary: `cached from job ${cached.jobId}` });
+      base.suites.push({ suite: suite.name, source: 'cached', jobId: cached.run.jobId, summary: `cached from job ${cached.run.jobId}` });
     } else {
       toRun.push(suite);
     }
@@ -115,7 +115,7 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
       }
       const key = baseRunKey({ ...input.keyParts, suite: suite.name, suiteVersion: input.suiteVersion(suite) });
       const inputs = { ...input.keyParts, suite: suite.name, suiteVersion: input.suiteVersion(suite) };
-      input.cache.put({ key, suite: suite.name, baseCommit: input.keyParts.baseCommit, inputs, results, splats: run.splats, jobId: input.jobId, createdAt: new Date().toISOString(), durationMs });
+      input.cache.put({ key, suite: suite.name, baseCommit: input.keyParts.baseCommit, inputs, boot: run.raw, jobId: input.jobId, createdAt: new Date().toISOString(), durationMs });
       baseResults.set(suite.name, results);
       keys.set(suite.name, key);
       base.suites.push({ suite: suite.name, source: 'run', jobId: input.jobId, summary: `run in this job (${Math.round(durationMs / 1000)}s)` });
@@ -182,7 +182,7 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
         if (ev === onBase) {
           for (const suite of new Set(round.map((k) => k.suite))) {
             const key = keys.get(suite);
-            if (key !== undefined) input.cache.addBoot(key, suite, input.jobId, boot);
+            if (key !== undefined) input.cache.addBoot(key, suite, input.jobId, run.raw, only);
           }
         }
       }

@@ -4,18 +4,25 @@
  * version and accelerator) compares with them without booting the base
  * again. An entry records what it was computed from.
  *
+ * What is kept is the evidence as the guest printed it (console and KTAP of
+ * the boot, gzipped), not a reading of it: every read judges it again with
+ * today's parser (judgeGuestRun), so a parser fix reaches cached runs, and
+ * a run read wrongly once (a lost KTAP line, an older parser) is not read
+ * wrongly forever.
+ *
  * A base run is evidence, not truth: every re-run boot of the base (a job
  * re-runs on both kernels each test its series does not plainly pass) is
  * added to the entry's history, one file per boot, and later comparisons
  * count the history too, so one flaky base failure is outweighed by the
  * passes that follow it. Only the base sandbox's own output is written here;
- * nothing a series wrote.
+ * nothing a series wrote. Files are read under a size cap.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readSync, closeSync, fstatSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { BootEvidence, BootSplat } from '../../services/domain/compare.ts';
-import type { TestResult } from '../../services/domain/job.ts';
+import { type GuestRun, type TestResult, judgeGuestRun } from '../../services/domain/job.ts';
 
 export interface BaseRunKeyParts {
   baseCommit: string;
@@ -30,36 +37,43 @@ export interface BaseRunKeyParts {
 }
 
 export function baseRunKey(p: BaseRunKeyParts): string {
+  // v4: entries hold the raw boot (v3 held rows read by the parser of the day).
   return createHash('sha256')
-    .update(['base-run-v3', p.baseCommit, p.fragment, p.toolchain, p.guestInputs, p.suiteVersion, p.suite, p.accel].join('\0'))
+    .update(['base-run-v4', p.baseCommit, p.fragment, p.toolchain, p.guestInputs, p.suiteVersion, p.suite, p.accel].join('\0'))
     .digest('hex')
     .slice(0, 20);
 }
 
+/** A cached first run of a suite on the base, as stored. */
 export interface BaseRun {
   key: string;
   suite: string;
   baseCommit: string;
   /** What the run was computed from (the key is a hash of these). */
   inputs: BaseRunKeyParts;
-  /** The first, full run of the suite. */
-  results: TestResult[];
-  /** The kernel splats of the boot that ran it. */
-  splats: BootSplat[];
-  /** The job whose run produced these results. */
+  /** The boot that ran it (maybe with other suites), as the guest printed it. */
+  boot: GuestRun;
+  /** The job whose run produced it. */
   jobId: string;
   createdAt: string;
   durationMs: number;
 }
 
-/** One re-run boot of the base, as stored: the suite's rows, whether it finished, the tests asked. */
+/** A cached run as read: the stored entry, judged now. */
+export interface BaseRunRead {
+  run: BaseRun;
+  /** The suite's rows of the boot, as today's parser reads them. */
+  results: TestResult[];
+  /** The kernel splats of the boot. */
+  splats: BootSplat[];
+}
+
+/** One re-run boot of the base, as stored: the boot, and the suite's tests it was asked for. */
 interface StoredBoot {
   jobId: string;
   createdAt: string;
-  results: TestResult[];
-  completed: boolean;
+  boot: GuestRun;
   only: string[];
-  splats: BootSplat[];
 }
 
 /** The most recent re-run boots a comparison counts; older ones stay on disk unread. */
@@ -68,25 +82,37 @@ export const BASE_HISTORY_BOOTS = 40;
 const MAX_ROWS = 5000;
 /** Splat fingerprints kept from one boot. */
 const MAX_SPLATS = 100;
+/** A stored file larger than this, gzipped or not, is not read (the console and KTAP are capped far below). */
+export const BASE_RUN_MAX_FILE_BYTES = 256 * 1024 * 1024;
+
+const isGuestRun = (b: unknown): b is GuestRun => {
+  const g = b as Partial<GuestRun> | null;
+  return typeof g === 'object' && g !== null && typeof g.consoleLog === 'string' && typeof g.ktap === 'string'
+    && (g.exitCode === null || typeof g.exitCode === 'number') && typeof g.timedOut === 'boolean'
+    && typeof g.timeoutSeconds === 'number' && Array.isArray(g.suites) && g.suites.every((s) => typeof s === 'string');
+};
 
 export class BaseRunCache {
   constructor(private readonly dir: string) {}
 
   private path(key: string): string {
-    return join(this.dir, `${key}.json`);
+    return join(this.dir, `${key}.json.gz`);
   }
 
   private historyDir(key: string): string {
     return join(this.dir, `${key}.boots`);
   }
 
-  get(key: string): BaseRun | null {
-    try {
-      const run = JSON.parse(readFileSync(this.path(key), 'utf8')) as BaseRun;
-      return run.key === key && Array.isArray(run.results) && Array.isArray(run.splats) && typeof run.inputs === 'object' ? run : null;
-    } catch {
-      return null;
-    }
+  /** The suite's cached first run on the base, judged now; null when absent or unreadable. */
+  get(key: string): BaseRunRead | null {
+    const run = readJson(this.path(key)) as BaseRun | null;
+    if (run === null || run.key !== key || typeof run.suite !== 'string' || typeof run.inputs !== 'object' || !isGuestRun(run.boot)) return null;
+    const verdict = judgeGuestRun(run.boot);
+    return {
+      run,
+      results: verdict.results.filter((r) => r.suite === run.suite).slice(0, MAX_ROWS),
+      splats: verdict.splats.slice(0, MAX_SPLATS),
+    };
   }
 
   /** Written whole (a temporary file renamed), so a reader never sees half a run. */
@@ -96,44 +122,41 @@ export class BaseRunCache {
   }
 
   /** Adds one re-run boot of the base to a suite's history (a file of its own: no writer waits for another). */
-  addBoot(key: string, suite: string, jobId: string, boot: BootEvidence): void {
+  addBoot(key: string, suite: string, jobId: string, boot: GuestRun, only: ReadonlySet<string>): void {
     const dir = this.historyDir(key);
     mkdirSync(dir, { recursive: true });
     const createdAt = new Date().toISOString();
     const stored: StoredBoot = {
       jobId,
       createdAt,
-      results: boot.results.filter((r) => r.suite === suite).slice(0, MAX_ROWS),
-      completed: boot.completed.has(suite),
-      only: boot.only === null ? [] : [...boot.only].filter((k) => k.startsWith(`${suite}\0`)).map((k) => k.slice(suite.length + 1)),
-      splats: [...(boot.splats ?? [])].slice(0, MAX_SPLATS),
+      boot,
+      only: [...only].filter((k) => k.startsWith(`${suite}\0`)).map((k) => k.slice(suite.length + 1)),
     };
-    const name = `${createdAt.replace(/[^0-9]/g, '')}-${createHash('sha256').update(`${jobId}\0${process.pid}\0${Math.random()}`).digest('hex').slice(0, 12)}.json`;
+    const name = `${createdAt.replace(/[^0-9]/g, '')}-${createHash('sha256').update(`${jobId}\0${process.pid}\0${Math.random()}`).digest('hex').slice(0, 12)}.json.gz`;
     writeWhole(join(dir, name), stored);
   }
 
-  /** The suite's most recent re-run boots, oldest first, as evidence. */
+  /** The suite's most recent re-run boots, oldest first, judged now, as evidence. */
   history(key: string, suite: string): BootEvidence[] {
     let names: string[];
     try {
-      names = readdirSync(this.historyDir(key)).filter((n) => /^\d+-[0-9a-f]{12}\.json$/.test(n)).sort().slice(-BASE_HISTORY_BOOTS);
+      names = readdirSync(this.historyDir(key)).filter((n) => /^\d+-[0-9a-f]{12}\.json\.gz$/.test(n)).sort().slice(-BASE_HISTORY_BOOTS);
     } catch {
       return [];
     }
     const boots: BootEvidence[] = [];
     for (const name of names) {
-      try {
-        const b = JSON.parse(readFileSync(join(this.historyDir(key), name), 'utf8')) as StoredBoot;
-        if (!Array.isArray(b.results) || !Array.isArray(b.only)) continue;
-        boots.push({
-          results: b.results.filter((r) => r.suite === suite).slice(0, MAX_ROWS),
-          completed: new Set(b.completed ? [suite] : []),
-          only: new Set(b.only.map((t) => `${suite}\0${t}`)),
-          splats: Array.isArray(b.splats) ? b.splats.slice(0, MAX_SPLATS) : [],
-        });
-      } catch {
-        // A file being renamed into place, or damaged: not evidence.
-      }
+      const b = readJson(join(this.historyDir(key), name)) as StoredBoot | null;
+      // A file being renamed into place, or damaged: not evidence.
+      if (b === null || !Array.isArray(b.only) || !isGuestRun(b.boot)) continue;
+      const only = new Set(b.only.filter((t) => typeof t === 'string').map((t) => `${suite}\0${t}`));
+      const verdict = judgeGuestRun(b.boot);
+      boots.push({
+        results: verdict.results.filter((r) => r.suite === suite && only.has(`${suite}\0${r.test}`)).slice(0, MAX_ROWS),
+        completed: new Set(verdict.completed.includes(suite) ? [suite] : []),
+        only,
+        splats: verdict.splats.slice(0, MAX_SPLATS),
+      });
     }
     return boots;
   }
@@ -141,6 +164,32 @@ export class BaseRunCache {
 
 function writeWhole(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileSync(tmp, gzipSync(JSON.stringify(value)));
   renameSync(tmp, path);
+}
+
+/** A gzipped JSON file, read under BASE_RUN_MAX_FILE_BYTES both ways; null when absent, too large or damaged. */
+function readJson(path: string): unknown {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > BASE_RUN_MAX_FILE_BYTES) return null;
+    const buf = Buffer.alloc(size);
+    let at = 0;
+    while (at < size) {
+      const n = readSync(fd, buf, at, size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return JSON.parse(gunzipSync(buf.subarray(0, at), { maxOutputLength: BASE_RUN_MAX_FILE_BYTES }).toString('utf8')) as unknown;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -5,7 +5,7 @@
  */
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
 import { PatchbayError } from '../../services/domain/errors.ts';
-import { GUEST_MARKERS, type GuestVerdict, judgeGuestRun } from '../../services/domain/job.ts';
+import { GUEST_MARKERS, type GuestRun, type GuestVerdict, judgeGuestRun } from '../../services/domain/job.ts';
 import { type ArtifactsDir, JOB_IN, JOB_OUT, type Sandbox } from './sandbox.ts';
 
 /** One run of a suite; tests, when given, limit it to those (and their subtests). */
@@ -34,6 +34,8 @@ export interface GuestOutcome extends GuestVerdict {
   timedOut: boolean;
   /** File names, in the artifacts folder, of this run's console and KTAP. */
   files: { console: string; ktap: string };
+  /** The run as the guest printed it (what the verdict was read from). */
+  raw: GuestRun;
 }
 
 /** QEMU's limit: the boot itself plus every suite run's own limit. */
@@ -170,15 +172,16 @@ export async function runGuest(box: Sandbox, artifacts: ArtifactsDir, boot: Gues
     ...(boot.name === 'series' && boot.initramfsLimitBytes !== undefined ? [{ name: 'initramfs.cpio.gz', maxBytes: boot.initramfsLimitBytes, truncate: false }] : []),
   ], artifacts.path, (n) => `${prefix}${n}`);
   const qemu = bootScriptOutcome(r, timeout);
-  const run = {
+  const run: GuestRun = {
     consoleLog: artifacts.readText(files.console),
     ktap: artifacts.readText(files.ktap),
     exitCode: qemu.timedOut ? null : qemu.exitCode,
     timedOut: qemu.timedOut,
     timeoutSeconds: timeout,
+    suites: boot.plan.map((l) => l.suite.name),
   };
-  const verdict = judgeGuestRun({ ...run, suites: boot.plan.map((l) => l.suite.name) });
+  const verdict = judgeGuestRun(run);
   const problem = guestEvidenceProblem(run, verdict);
   if (problem) throw problem;
-  return { ...verdict, exitCode: run.exitCode, timedOut: run.timedOut, files };
+  return { ...verdict, exitCode: run.exitCode, timedOut: run.timedOut, files, raw: run };
 }

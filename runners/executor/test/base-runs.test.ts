@@ -3,8 +3,9 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { type BootEvidence, DEFAULT_POLICY, compareWithBase, keyOf } from '../../../services/domain/compare.ts';
-import type { TestResult } from '../../../services/domain/job.ts';
+import type { GuestRun, TestResult } from '../../../services/domain/job.ts';
 import type { TestStatus } from '../../../services/domain/status.ts';
 import { BASE_HISTORY_BOOTS, BaseRunCache, type BaseRunKeyParts, baseRunKey } from '../base-runs.ts';
 
@@ -18,7 +19,31 @@ function cache(): { cache: BaseRunCache; dir: string } {
 
 const parts: BaseRunKeyParts = { baseCommit: 'a'.repeat(40), fragment: 'f', toolchain: 't', guestInputs: 'g', suiteVersion: 'v', suite: 'kbuf', accel: 'tcg' };
 const row = (test: string, status: TestStatus, suite = 'kbuf'): TestResult => ({ suite, test, status, detail: '' });
-const rerunBoot = (results: TestResult[], only: string[], completed = ['kbuf']): BootEvidence => ({ results, completed: new Set(completed), only: new Set(only) });
+
+/**
+ * A boot as the guest prints it: init's markers on the console, and for each
+ * suite a KTAP subtest block with one line per test. A suite in `unfinished`
+ * has no end marker and no result line; `lostResultLine` drops a finished
+ * suite's result line from the KTAP (the channel lost it; the console's end
+ * marker still has the exit code).
+ */
+function boot(suites: Record<string, Array<[string, 'ok' | 'not ok']>>, opts: { unfinished?: string[]; lostResultLine?: string[] } = {}): GuestRun {
+  const names = Object.keys(suites);
+  const ktap = ['KTAP version 1', `1..${names.length}`];
+  const console = ['[    1.000000] patchbay: init started, kernel 7.1.8, 2 CPU(s)'];
+  names.forEach((name, i) => {
+    const tests = suites[name] ?? [];
+    console.push(`patchbay: suite ${name} start (timeout 60s)`);
+    ktap.push(`    # Subtest: ${name}`, '    KTAP version 1', `    1..${tests.length}`, ...tests.map(([t, r], j) => `    ${r} ${j + 1} ${t}`));
+    if (opts.unfinished?.includes(name)) return;
+    const failed = tests.some(([, r]) => r === 'not ok');
+    if (!opts.lostResultLine?.includes(name)) ktap.push(`${failed ? 'not ok' : 'ok'} ${i + 1} ${name}`);
+    console.push(`patchbay: suite ${name} end (exit ${failed ? 1 : 0})`);
+  });
+  console.push('patchbay: all suites done');
+  return { consoleLog: `${console.join('\n')}\n`, ktap: `${ktap.join('\n')}\n`, exitCode: 0, timedOut: false, timeoutSeconds: 600, suites: names };
+}
+const rerunOf = (run: GuestRun, only: string[]): BootEvidence => ({ results: [], completed: new Set(run.suites), only: new Set(only) });
 
 describe('the base-run cache', () => {
   it('keys change with every input, and an entry says what it was computed from', () => {
@@ -27,22 +52,36 @@ describe('the base-run cache', () => {
       assert.notEqual(baseRunKey({ ...parts, [field]: field === 'accel' ? 'kvm' : 'other' }), key, field);
     }
     const { cache: c } = cache();
-    c.put({ key, suite: 'kbuf', baseCommit: parts.baseCommit, inputs: parts, results: [row('a', 'PASS')], splats: [], jobId: 'j1', createdAt: '2026-12-03T00:00:00.000Z', durationMs: 5 });
-    assert.deepEqual(c.get(key)?.inputs, parts);
+    c.put({ key, suite: 'kbuf', baseCommit: parts.baseCommit, inputs: parts, boot: boot({ kbuf: [['a', 'ok']], fuse: [['x', 'not ok']] }), jobId: 'j1', createdAt: '2026-12-03T00:00:00.000Z', durationMs: 5 });
+    const read = c.get(key);
+    assert.deepEqual(read?.run.inputs, parts);
+    assert.deepEqual(read.results.map((r) => [r.suite, r.test, r.status]), [['kbuf', 'a', 'PASS']], 'the suite\'s own rows of a boot that ran two');
     assert.equal(c.get(baseRunKey({ ...parts, suite: 'fuse' })), null);
   });
 
-  it('re-run boots are kept one file each and read back per suite; other suites\' rows and damaged files are not evidence', () => {
+  it('keeps the boot as printed and reads it with today\'s parser: a result line the KTAP channel lost is not a wrong row forever', () => {
+    const { cache: c } = cache();
+    const key = baseRunKey(parts);
+    // The KTAP lost kbuf's result line; the console still says how it ended.
+    const printed = boot({ kbuf: [['a', 'ok'], ['b', 'ok']], hang: [] }, { lostResultLine: ['kbuf'] });
+    c.put({ key, suite: 'kbuf', baseCommit: parts.baseCommit, inputs: parts, boot: printed, jobId: 'j1', createdAt: '2026-12-03T00:00:00.000Z', durationMs: 5 });
+    const read = c.get(key);
+    assert.deepEqual(read?.results.map((r) => [r.suite, r.test, r.status]), [['kbuf', 'a', 'PASS'], ['kbuf', 'b', 'PASS']]);
+  });
+
+  it('re-run boots are kept one file each and read back per suite, limited to the tests asked; other suites\' rows and damaged or oversized files are not evidence', () => {
     const { cache: c, dir } = cache();
     const key = baseRunKey(parts);
-    c.addBoot(key, 'kbuf', 'j1', rerunBoot([row('a', 'FAIL'), row('x', 'FAIL', 'fuse')], [keyOf({ suite: 'kbuf', test: 'a' }), keyOf({ suite: 'fuse', test: 'x' })], ['kbuf', 'fuse']));
-    c.addBoot(key, 'kbuf', 'j2', rerunBoot([], [keyOf({ suite: 'kbuf', test: 'a' })], []));
-    writeFileSync(join(dir, `${key}.boots`, '99999999999999999-000000000000.json'), '{ not json');
+    const a = keyOf({ suite: 'kbuf', test: 'a' });
+    c.addBoot(key, 'kbuf', 'j1', boot({ kbuf: [['a', 'not ok'], ['other', 'ok']], fuse: [['x', 'not ok']] }), new Set([a, keyOf({ suite: 'fuse', test: 'x' })]));
+    c.addBoot(key, 'kbuf', 'j2', boot({ kbuf: [] }, { unfinished: ['kbuf'] }), new Set([a]));
+    writeFileSync(join(dir, `${key}.boots`, '99999999999999999-000000000000.json.gz'), '{ not gzip');
+    writeFileSync(join(dir, `${key}.boots`, '99999999999999998-000000000000.json.gz'), gzipSync('{"only": [], "boot": {"consoleLog": 1}}'));
     writeFileSync(join(dir, `${key}.boots`, 'stray.json'), '{}');
     const h = c.history(key, 'kbuf');
     assert.equal(h.length, 2);
-    assert.deepEqual(h[0]?.results, [row('a', 'FAIL')]);
-    assert.deepEqual([...(h[0].only ?? new Set<string>())], [keyOf({ suite: 'kbuf', test: 'a' })]);
+    assert.deepEqual(h[0]?.results.map((r) => [r.suite, r.test, r.status]), [['kbuf', 'a', 'FAIL']]);
+    assert.deepEqual([...(h[0].only ?? new Set<string>())], [a]);
     assert.deepEqual([...(h[1]?.completed ?? [])], [], 'a boot that did not finish the suite stays one');
     assert.deepEqual(c.history(baseRunKey({ ...parts, suite: 'fuse' }), 'fuse'), []);
   });
@@ -50,7 +89,7 @@ describe('the base-run cache', () => {
   it('counts only the most recent boots', () => {
     const { cache: c, dir } = cache();
     const key = baseRunKey(parts);
-    for (let i = 0; i < BASE_HISTORY_BOOTS + 5; i++) c.addBoot(key, 'kbuf', `j${i}`, rerunBoot([row('a', 'PASS')], [keyOf({ suite: 'kbuf', test: 'a' })]));
+    for (let i = 0; i < BASE_HISTORY_BOOTS + 5; i++) c.addBoot(key, 'kbuf', `j${i}`, boot({ kbuf: [['a', 'ok']] }), new Set([keyOf({ suite: 'kbuf', test: 'a' })]));
     assert.equal(readdirSync(join(dir, `${key}.boots`)).length, BASE_HISTORY_BOOTS + 5);
     assert.equal(c.history(key, 'kbuf').length, BASE_HISTORY_BOOTS);
   });
@@ -60,10 +99,11 @@ describe('the base-run cache', () => {
     const key = baseRunKey(parts);
     const a = keyOf({ suite: 'kbuf', test: 'a' });
     // An earlier job: the base's first run failed "a", its re-runs passed.
-    for (let i = 0; i < 3; i++) c.addBoot(key, 'kbuf', 'j1', rerunBoot([row('a', 'PASS')], [a]));
+    for (let i = 0; i < 3; i++) c.addBoot(key, 'kbuf', 'j1', boot({ kbuf: [['a', 'ok']] }), new Set([a]));
     const first = { results: [row('a', 'FAIL')], completed: new Set(['kbuf']), only: null };
-    const seriesBoots = [{ results: [row('a', 'FAIL')], completed: new Set(['kbuf']), only: null }, ...[1, 2, 3].map(() => rerunBoot([row('a', 'FAIL')], [a]))];
-    const thisJobBase = [1, 2, 3].map(() => rerunBoot([row('a', 'PASS')], [a]));
+    const rerun = (status: TestStatus): BootEvidence => ({ ...rerunOf(boot({ kbuf: [] }), [a]), results: [row('a', status)] });
+    const seriesBoots = [{ results: [row('a', 'FAIL')], completed: new Set(['kbuf']), only: null }, ...[1, 2, 3].map(() => rerun('FAIL'))];
+    const thisJobBase = [1, 2, 3].map(() => rerun('PASS'));
     const asked = new Map([[a, 3]]);
     const without = compareWithBase({ series: { boots: seriesBoots, asked }, base: { boots: [first, ...thisJobBase], asked }, policy: DEFAULT_POLICY });
     assert.equal(without[0]?.comparison, 'flaky', '4 of 4 against 1 of 4 alone is not enough');
