@@ -34,7 +34,7 @@ import { pino } from 'pino';
 import { loadCatalogs } from '../services/catalog/load.ts';
 import { loadConfig } from '../services/config/config.ts';
 import { mirrorGit, resolveBase } from '../services/intake/base.ts';
-import { Intake } from '../services/intake/intake.ts';
+import { Intake, patchIds } from '../services/intake/intake.ts';
 import { JobQueue } from '../services/queue/job-queue.ts';
 import { closeRedis, createRedis } from '../services/queue/redis.ts';
 import { type Store, openDatabase } from '../services/store/db.ts';
@@ -212,7 +212,8 @@ async function main(): Promise<void> {
     const deps: WatcherDeps = {
       store, intake, trees: tree.trees, logger, allow: [pi.origin], timeoutMs: 60_000, maxBytes: 64 * 1024 * 1024,
       config: { ...config.lore, inboxes, requestSpacingMs: 0, requestBudget: 1_000_000, userAgent: 'patchbay-bench (contact: bench@patchbay.invalid)', ...over },
-      resolveBase: (series) => resolveBase(series, { trees: tree.trees, git, requestedTree: null, requestedBase: null, historyDepth: config.lore.baseHistoryDepth }),
+      resolveBase: (series, prerequisites) => resolveBase(series, { trees: tree.trees, git, requestedTree: null, requestedBase: null, historyDepth: config.lore.baseHistoryDepth, prerequisites }),
+      patchIds,
     };
     const w = new TimedWatcher(deps);
     res.watchers.push(w);

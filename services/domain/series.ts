@@ -35,3 +35,4 @@ export { checkCompleteness } from './series/complete.ts';
 export { gatherTrailers, replyTargets, type GatheredTrailers } from './series/trailers.ts';
 export { assembleSeries, seriesIdentity, seriesMbox, seriesPaths } from './series/assemble.ts';
 export { listRevisions } from './series/revisions.ts';
+export { prerequisiteSeries } from './series/prerequisites.ts';

@@ -9,10 +9,12 @@
  *                else no base at all.
  *   (prerequisites) a series that names prerequisite patches
  *                (prerequisite-patch-id:, prerequisite-message-id:) cannot
- *                be tested without them, and they are not fetched: no base.
- *                Checked before base-commit, because b4's base-commit of
- *                such a series is where the prerequisites apply, not the
- *                series itself.
+ *                be tested without them: given none (the caller could not
+ *                fetch them), no base. Given them, the rules below look for
+ *                where the prerequisites and then the series apply: b4's
+ *                base-commit of such a series is that commit; the blob guess
+ *                reads the pre-images of the prerequisites and the series
+ *                together; tree-map never guesses for such a series.
  *   base-commit  the series' base-commit: trailer, when a tree has that
  *                commit (the requested tree first, then catalog order; a
  *                short id must be unambiguous).
@@ -158,6 +160,8 @@ export interface ResolveBaseOptions {
   requestedBase: string | null;
   /** How many of the newest commits of each tree's ref (and newest tags) the blob guess reads. */
   historyDepth: number;
+  /** The prerequisite patches the series names, fetched (applied before it); absent or null: none fetched. */
+  prerequisites?: Series | null;
 }
 
 const short = (sha: string): string => sha.slice(0, 12);
@@ -243,11 +247,16 @@ export async function resolveBase(series: Series, opts: ResolveBaseOptions): Pro
     ...series.prerequisitePatchIds.map((id) => `prerequisite-patch-id ${id}`),
     ...prerequisiteMessageIds(series).map((id) => `prerequisite-message-id <${id}>`),
   ];
-  if (prereqs.length > 0) {
-    const line = `needs prerequisite patches (${listed(prereqs, 3)}), which are not fetched yet`;
+  const pre = opts.prerequisites ?? null;
+  if (prereqs.length > 0 && pre === null) {
+    const line = `needs prerequisite patches (${listed(prereqs, 3)}), which were not fetched`;
     tried.push(`prerequisites: the series ${line}`);
     return noBase(line);
   }
+  /** What is applied on the base: the prerequisites, then the series. */
+  const applied: Series = pre === null ? series : { ...series, patches: [...pre.patches, ...series.patches] };
+  const withPre = pre === null ? '' : ` (with ${plural(pre.patches.length, 'prerequisite patch', 'prerequisite patches')} applied first)`;
+  if (pre !== null) tried.push(`prerequisites: ${plural(pre.patches.length, 'patch', 'patches')} fetched, applied before the series`);
 
   // 2. base-commit
   const bc = series.baseCommit;
@@ -264,7 +273,7 @@ export async function resolveBase(series: Series, opts: ResolveBaseOptions): Pro
       }
       const r = await git.resolveCommit(tree.name, bc);
       if (r.kind === 'commit') {
-        return found(tree, r.sha, 'base-commit', `the series' base-commit ${bc} is commit ${short(r.sha)} of ${tree.name}`);
+        return found(tree, r.sha, 'base-commit', `the series' base-commit ${bc} is commit ${short(r.sha)} of ${tree.name}${withPre}`);
       }
       notes.push(r.kind === 'ambiguous' ? `the short id is ambiguous in ${tree.name}` : `not in ${tree.name}`);
     }
@@ -272,8 +281,8 @@ export async function resolveBase(series: Series, opts: ResolveBaseOptions): Pro
   }
 
   // 4. blob-guess
-  const blobLine = await guessFromBlobs(series, order, git, opts.historyDepth, available, unavailable);
-  if (typeof blobLine !== 'string') return found(blobLine.tree, blobLine.commit, 'blob-guess', blobLine.detail);
+  const blobLine = await guessFromBlobs(applied, order, git, opts.historyDepth, available, unavailable);
+  if (typeof blobLine !== 'string') return found(blobLine.tree, blobLine.commit, 'blob-guess', `${blobLine.detail}${withPre}`);
   tried.push(`blob-guess: ${blobLine}`);
   // The patches name their pre-images and no commit here has them all: the
   // series is on something this service does not have (a newer tree, an
@@ -283,7 +292,11 @@ export async function resolveBase(series: Series, opts: ResolveBaseOptions): Pro
     return noBase(`the patches' pre-image blobs match no commit this service has, so it is based on something else (a newer tree, patches not merged): ${blobLine}`);
   }
 
-  // 5. tree-map
+  // 5. tree-map: a tree's ref is a guess; prerequisites need the commit they were written on.
+  if (pre !== null) {
+    tried.push('tree-map: not for a series with prerequisites (they apply where they were written, not on a guessed tip)');
+    return noBase(`the series and its prerequisites name no base this service has: ${tried.slice(1).join('; ')}`);
+  }
   const map = await mapTree(series, trees, requested, order, git, available, unavailable);
   if (map.kind === 'found') return found(map.tree, map.commit, 'tree-map', map.detail);
   tried.push(`tree-map: ${map.line}`);

@@ -10,11 +10,12 @@ import type { SuiteCatalog, SuiteManifest } from '../catalog/suites.ts';
 import type { TreeCatalog } from '../catalog/trees.ts';
 import { PatchbayError } from '../domain/errors.ts';
 import { parseMbox } from '../domain/mbox.ts';
-import { type Series, assembleSeries, seriesPaths } from '../domain/series.ts';
+import { type Series, assembleSeries, prerequisiteSeries, seriesPaths } from '../domain/series.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import { REDIS_FULL_MESSAGE, isRedisFull } from '../queue/redis.ts';
 import { type Job, type SeriesRecord, type SeriesSource, type Store, jobIdempotencyKey, seriesContentHash } from '../store/db.ts';
-import { checkWithGit } from './mailinfo.ts';
+import { checkWithGit, patchIdsWithGit } from './mailinfo.ts';
+import type { MailMessage } from '../domain/mbox.ts';
 
 export interface SubmitRequest {
   /** The series as an mbox, a binary (latin1) string. */
@@ -25,6 +26,12 @@ export interface SubmitRequest {
   base: string | null;
   /** The rule that picked `base` (services/intake/base.ts), recorded on the job; absent: none. */
   baseRule?: string | null;
+  /**
+   * Prerequisite patches (an mbox, latin1), applied on the base before the
+   * series, in order (b4's prerequisite-patch-id). Checked as the series
+   * is; stored as a series of their own. Absent or null: none.
+   */
+  prerequisites?: string | null;
   suites: readonly string[] | null;
   /** A deliberate rerun: a new job even if this series was tested the same way. */
   force: boolean;
@@ -54,6 +61,10 @@ export interface IntakeDeps {
 export const MAILINFO_TIMEOUT_MS = 30_000;
 export const MAILINFO_MAX_BYTES = 64 * 1024 * 1024;
 
+/** git patch-id --stable of mails as git am reads them, under the same limits as a submission's check (the lore watcher's prerequisites). */
+export const patchIds = (mails: readonly MailMessage[]): Promise<Array<string | null>> =>
+  patchIdsWithGit(mails, { timeoutMs: MAILINFO_TIMEOUT_MS, maxBytes: MAILINFO_MAX_BYTES });
+
 export class Intake {
   constructor(private readonly deps: IntakeDeps) {}
 
@@ -82,25 +93,35 @@ export class Intake {
    * validate(), then every patch read as git am reads it (checkWithGit): where
    * git reads another diff, its files are the series' (and pick the suites).
    */
-  async check(req: SubmitRequest): Promise<{ series: Series; tree: string; suites: string[] }> {
+  async check(req: SubmitRequest): Promise<{ series: Series; tree: string; suites: string[]; prerequisites: Series | null }> {
     const { series } = this.validate(req);
     const maxBytes = Math.min(4 * req.mbox.length, MAILINFO_MAX_BYTES);
-    return this.validate(req, await checkWithGit(series, { timeoutMs: MAILINFO_TIMEOUT_MS, maxBytes }));
+    const checked = this.validate(req, await checkWithGit(series, { timeoutMs: MAILINFO_TIMEOUT_MS, maxBytes }));
+    const pre = req.prerequisites ?? null;
+    if (pre === null) return { ...checked, prerequisites: null };
+    // Prerequisites are mail from the list too: git's reading decides their files and path checks.
+    const prerequisites = await checkWithGit(prerequisiteSeries(parseMbox(pre)), { timeoutMs: MAILINFO_TIMEOUT_MS, maxBytes: Math.min(4 * pre.length, MAILINFO_MAX_BYTES) });
+    return { ...checked, prerequisites };
   }
 
   async submit(req: SubmitRequest): Promise<SubmitResult> {
-    const { series, tree, suites } = await this.check(req);
+    const { series, tree, suites, prerequisites } = await this.check(req);
     const contentHash = seriesContentHash(series);
     const { store } = this.deps;
     const existing = await store.series.findByContentHash(contentHash);
     const record = existing ?? (await store.series.create({ series, source: req.source, inboxUrl: req.inboxUrl, submittedBy: req.submittedBy, contentHash }));
+    const prerequisitesHash = prerequisites === null ? null : seriesContentHash(prerequisites);
+    const preExisting = prerequisitesHash === null ? null : await store.series.findByContentHash(prerequisitesHash);
+    const preRecord = prerequisites === null || prerequisitesHash === null ? null
+      : preExisting ?? (await store.series.create({ series: prerequisites, source: req.source, inboxUrl: req.inboxUrl, submittedBy: req.submittedBy, contentHash: prerequisitesHash }));
     const { job, created } = await store.jobs.createOrGet({
       seriesId: record.id,
       tree,
       base: req.base,
       baseRule: req.baseRule ?? null,
+      prerequisitesId: preRecord?.id ?? null,
       suites,
-      idempotencyKey: jobIdempotencyKey({ contentHash, tree, base: req.base, suites, force: req.force }),
+      idempotencyKey: jobIdempotencyKey({ contentHash, tree, base: req.base, suites, prerequisitesHash, force: req.force }),
       // The deadline runs from when a worker starts it (the executor enforces it).
       deadlineAt: null,
       submittedBy: req.submittedBy,
@@ -114,6 +135,7 @@ export class Intake {
           // Redis answers but is full: nothing is kept, and the caller is told now.
           if (created) await store.jobs.deleteQueued(job.id);
           if (existing === null) await store.series.deleteIfUnused(record.id);
+          if (preRecord !== null && preExisting === null) await store.series.deleteIfUnused(preRecord.id);
           this.deps.logger.warn({ jobId: job.id, err: String(e) }, 'queue full; submission refused and undone');
           throw new PatchbayError('QUEUE_FULL', `${REDIS_FULL_MESSAGE}; nothing was recorded: submit again in a few minutes`, { retryable: true, cause: e });
         }

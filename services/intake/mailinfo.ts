@@ -36,6 +36,7 @@ import { dirname, join } from 'node:path';
 import { TextDecoder } from 'node:util';
 import { PatchbayError } from '../domain/errors.ts';
 import { diffFiles, type FileChange } from '../domain/patch.ts';
+import { type MailMessage, toMboxrd } from '../domain/mbox.ts';
 import { type Series, type SeriesPatch, seriesMbox } from '../domain/series.ts';
 import { refusal } from '../domain/series/assemble.ts';
 
@@ -192,40 +193,97 @@ export async function checkWithGit(series: Series, opts: GitCheckOptions): Promi
   }
 }
 
-async function check(series: Series, opts: GitCheckOptions, dir: string, deadline: number): Promise<Series> {
-  const { total } = series;
-  let used = 0;
-  const spend = (bytes: number, what: string): void => {
-    used += bytes;
-    if (used > opts.maxBytes) throw tooLarge(opts.maxBytes, what);
-  };
-  const failed = (what: string, run: GitRun & { timedOut: boolean; overflow: boolean }, details: Record<string, unknown> = {}): PatchbayError => {
-    if (run.overflow) return tooLarge(opts.maxBytes, `${what}: its output`);
-    if (run.timedOut) return infraError(`git ${what} did not finish within ${opts.timeoutMs} ms; the series was not checked`, { ...details, timeoutMs: opts.timeoutMs });
-    return infraError(`git ${what} failed (${gitSaid(run)}); the series was not checked`, { ...details, code: run.code, signal: run.signal });
-  };
-  const git = async (args: readonly string[], stdin: string | null): Promise<GitRun & { timedOut: boolean; overflow: boolean }> => {
-    try {
-      return await runGit(args, { dir, stdin, deadline, outputLimit: opts.maxBytes - used });
-    } catch (e) {
-      throw infraError(`git could not be run (${e instanceof Error ? e.message : String(e)}); the series was not checked`, { args: args.slice(0, 1) }, e);
-    }
-  };
+type Run = GitRun & { timedOut: boolean; overflow: boolean };
+type Session = ReturnType<typeof gitSession>;
 
-  // The mbox git am gets (services/domain/series.ts seriesMbox), split as git am splits it.
+/** git in a temporary directory under one deadline and one byte budget, and how its failures read ("...; WHAT"). */
+function gitSession(opts: GitCheckOptions, dir: string, deadline: number, what: string): {
+  git: (args: readonly string[], stdin: string | null) => Promise<Run>;
+  spend: (bytes: number, why: string) => void;
+  failed: (step: string, run: Run, details?: Record<string, unknown>) => PatchbayError;
+} {
+  let used = 0;
+  return {
+    spend(bytes, why) {
+      used += bytes;
+      if (used > opts.maxBytes) throw tooLarge(opts.maxBytes, why);
+    },
+    failed(step, run, details = {}) {
+      if (run.overflow) return tooLarge(opts.maxBytes, `${step}: its output`);
+      if (run.timedOut) return infraError(`git ${step} did not finish within ${opts.timeoutMs} ms; ${what}`, { ...details, timeoutMs: opts.timeoutMs });
+      return infraError(`git ${step} failed (${gitSaid(run)}); ${what}`, { ...details, code: run.code, signal: run.signal });
+    },
+    async git(args, stdin) {
+      try {
+        return await runGit(args, { dir, stdin, deadline, outputLimit: opts.maxBytes - used });
+      } catch (e) {
+        throw infraError(`git could not be run (${e instanceof Error ? e.message : String(e)}); ${what}`, { args: args.slice(0, 1) }, e);
+      }
+    },
+  };
+}
+
+/** Writes the mails (an mboxrd) to a file and splits it as git am does; mail i (0-based) is at mailPath(i); count -1: git said no number. */
+async function splitMails(mboxrd: string, dir: string, session: Session): Promise<{ count: number; mailPath: (i: number) => string }> {
   const mbox = join(dir, 'series.mbox');
   const split = join(dir, 'split');
-  await writeFile(mbox, Buffer.from(seriesMbox(series), 'latin1'));
+  await writeFile(mbox, Buffer.from(mboxrd, 'latin1'));
   await mkdir(split);
-  const splitRun = await git(['mailsplit', '-d4', `-o${split}`, '-b', '--mboxrd', '--', mbox], null);
-  if (splitRun.code !== 0) throw failed('mailsplit', splitRun);
-  spend(splitRun.outputBytes, 'git mailsplit');
-  const count = Number(splitRun.stdout.trim());
+  const run = await session.git(['mailsplit', '-d4', `-o${split}`, '-b', '--mboxrd', '--', mbox], null);
+  if (run.code !== 0) throw session.failed('mailsplit', run);
+  session.spend(run.outputBytes, 'git mailsplit');
+  const count = Number(run.stdout.trim());
+  return { count: Number.isFinite(count) ? count : -1, mailPath: (i) => join(split, String(i + 1).padStart(4, '0')) };
+}
+
+/**
+ * `git patch-id --stable` of each mail's patch as git am reads it (git
+ * mailinfo, then patch-id on the patch it writes): what b4's
+ * prerequisite-patch-id lines name. null for a mail git reads no diff in.
+ * The same sandbox and limits as checkWithGit; git's failures are
+ * MAILINFO_FAILED (retryable).
+ */
+export async function patchIdsWithGit(messages: readonly MailMessage[], opts: GitCheckOptions): Promise<Array<string | null>> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const dir = await mkdtemp(join(tmpdir(), 'patchbay-patch-id-'));
+  try {
+    const session = gitSession(opts, dir, deadline, 'the patch ids were not computed');
+    const { count, mailPath } = await splitMails(toMboxrd(messages), dir, session);
+    if (count !== messages.length) {
+      throw new PatchbayError('MBOX_MALFORMED', `git splits ${messages.length} mails into ${count < 0 ? '?' : count}.`, { details: { mails: messages.length, gitMails: count < 0 ? null : count } });
+    }
+    const msg = join(dir, 'msg');
+    const patchFile = join(dir, 'patch');
+    const ids: Array<string | null> = [];
+    for (let i = 0; i < count; i++) {
+      const info = await session.git(['mailinfo', '-u', '--no-scissors', msg, patchFile], mailPath(i));
+      if (info.code === 1 && !info.timedOut && !info.overflow) {
+        ids.push(null); // git cannot read this mail: no patch of it can be a prerequisite
+        continue;
+      }
+      if (info.code !== 0) throw session.failed('mailinfo', info, { mail: i + 1 });
+      session.spend(info.outputBytes + (await stat(patchFile)).size, `git mailinfo on mail ${i + 1}`);
+      const pid = await session.git(['patch-id', '--stable'], patchFile);
+      if (pid.code !== 0) throw session.failed('patch-id', pid, { mail: i + 1 });
+      ids.push(/^([0-9a-f]{40}|[0-9a-f]{64}) /.exec(pid.stdout)?.[1] ?? null);
+    }
+    return ids;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function check(series: Series, opts: GitCheckOptions, dir: string, deadline: number): Promise<Series> {
+  const { total } = series;
+  const { git, spend, failed } = gitSession(opts, dir, deadline, 'the series was not checked');
+
+  // The mbox git am gets (services/domain/series.ts seriesMbox), split as git am splits it.
+  const { count, mailPath } = await splitMails(seriesMbox(series), dir, { git, spend, failed });
   if (count !== series.patches.length) {
     throw new PatchbayError(
       'MBOX_MALFORMED',
-      `git splits the series' ${series.patches.length} patch mails into ${Number.isFinite(count) ? count : '?'} mails; git am would not apply them as sent.`,
-      { details: { patches: series.patches.length, gitMails: Number.isFinite(count) ? count : null } },
+      `git splits the series' ${series.patches.length} patch mails into ${count >= 0 ? count : '?'} mails; git am would not apply them as sent.`,
+      { details: { patches: series.patches.length, gitMails: count >= 0 ? count : null } },
     );
   }
 
@@ -235,7 +293,7 @@ async function check(series: Series, opts: GitCheckOptions, dir: string, deadlin
   const notes: string[] = [];
   let noDiff: PatchbayError | null = null;
   for (const [i, p] of series.patches.entries()) {
-    const mail = join(split, String(i + 1).padStart(4, '0'));
+    const mail = mailPath(i);
     spend((await stat(mail)).size, `mail ${i + 1} as git mailsplit wrote it`);
     const where = `Patch ${p.counter}/${total} "${p.message.subject}"`;
     const details = { counter: p.counter, subject: p.message.subject, messageId: p.message.messageId };

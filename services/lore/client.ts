@@ -136,11 +136,8 @@ export async function fetchMessages(client: PoliteClient, inbox: URL, ids: reado
   const out: string[] = [];
   const plain = ids.filter(searchable);
   for (let i = 0; i < plain.length; i += FETCH_BATCH) {
-    const url = new URL(inbox.href);
-    url.searchParams.set('q', plain.slice(i, i + FETCH_BATCH).map((id) => `m:${id}`).join(' OR '));
-    url.searchParams.set('x', 'm');
-    const body = await client.request(url, { method: 'POST', gzip: true });
-    if (body !== null) out.push(body.toString('latin1'));
+    const body = await searchMbox(client, inbox, plain.slice(i, i + FETCH_BATCH).map((id) => `m:${id}`).join(' OR '));
+    if (body !== null) out.push(body);
   }
   for (const id of ids.filter((x) => !searchable(x))) {
     const body = await client.request(new URL(`${encodeURIComponent(id)}/raw`, inbox), { method: 'GET', gzip: false });
@@ -148,6 +145,18 @@ export async function fetchMessages(client: PoliteClient, inbox: URL, ids: reado
     if (body !== null) out.push(body.toString('latin1'));
   }
   return out;
+}
+
+/**
+ * Every message a search finds, as one mboxrd binary string (POST x=m,
+ * gzip); null when it finds none (public-inbox answers 404).
+ */
+export async function searchMbox(client: PoliteClient, inbox: URL, query: string): Promise<string | null> {
+  const url = new URL(inbox.href);
+  url.searchParams.set('q', query);
+  url.searchParams.set('x', 'm');
+  const body = await client.request(url, { method: 'POST', gzip: true });
+  return body === null ? null : body.toString('latin1');
 }
 
 /** A whole thread (t.mbox.gz) as an mboxrd binary string; null when the inbox has no such message. */

@@ -22,6 +22,7 @@ import type { LoreDecision, NewLoreDecision, Store, StoredMail } from '../store/
 import { WATCHER_LEASE } from '../store/lore-repo.ts';
 import { ATOM_PAGE, PoliteClient, type Sleep, fetchMessages, fetchThread, listPage, sleep } from './client.ts';
 import { normalizeInbox } from './inbox.ts';
+import { type PrerequisiteOutcome, fetchPrerequisites } from './prerequisites.ts';
 
 export type LoreConfig = Config['lore'];
 
@@ -35,8 +36,10 @@ export interface WatcherDeps {
   timeoutMs: number;
   /** Per response from an inbox. */
   maxBytes: number;
-  /** Picks a series' base by a named rule (services/intake/base.ts resolveBase, bound to the mirrors). */
-  resolveBase: (series: Series) => Promise<BaseDecision>;
+  /** Picks a series' base by a named rule (services/intake/base.ts resolveBase, bound to the mirrors), given its fetched prerequisites. */
+  resolveBase: (series: Series, prerequisites: Series | null) => Promise<BaseDecision>;
+  /** `git patch-id --stable` of mails as git am reads them (services/intake/mailinfo.ts patchIdsWithGit, bound to its limits). */
+  patchIds: (mails: readonly MailMessage[]) => Promise<Array<string | null>>;
   logger: Logger;
   now?: () => number;
   sleep?: Sleep;
@@ -417,7 +420,7 @@ export class LoreWatcher {
         continue;
       }
       const mail = rev.messageIds.map((id) => byId.get(id)).filter((m): m is MailMessage => m !== undefined);
-      const decision = await this.#judgeRevision(rev, mail, base, inbox, log);
+      const decision = await this.#judgeRevision(rev, mail, base, inbox, signal, log);
       if (decision === null) pending = true;
       else made.push(decision);
     }
@@ -426,7 +429,7 @@ export class LoreWatcher {
   }
 
   /** A complete revision: assembled, checked for relevance and a base, then queued; null: try again next pass. */
-  async #judgeRevision(rev: RevisionSummary, mail: readonly MailMessage[], base: Omit<NewLoreDecision, 'decision' | 'reason'>, inbox: URL, log: Logger): Promise<LoreDecision | null> {
+  async #judgeRevision(rev: RevisionSummary, mail: readonly MailMessage[], base: Omit<NewLoreDecision, 'decision' | 'reason'>, inbox: URL, signal: AbortSignal, log: Logger): Promise<LoreDecision | null> {
     let series: Series;
     try {
       series = assembleSeries(mail, { version: rev.version });
@@ -440,11 +443,25 @@ export class LoreWatcher {
       const shown = paths.slice(0, 5).join(', ') + (paths.length > 5 ? `, and ${paths.length - 5} more` : '');
       return this.#decide({ ...base, decision: 'not-relevant', reason: `touches none of the watched paths or tags (${shown || 'no paths'})` }, log);
     }
-    const picked = await this.deps.resolveBase(series);
+    // Prerequisites first: they decide where the series applies. The inbox it came from is searched first.
+    let pre: PrerequisiteOutcome;
+    try {
+      const inboxes = [inbox, ...this.#inboxes.filter((u) => u.href !== inbox.href)];
+      pre = await fetchPrerequisites(series, { client: this.#client(signal, this.deps.config.requestBudget), inboxes, patchIds: this.deps.patchIds });
+    } catch (e) {
+      log.warn({ err: errorMessage(e) }, 'the prerequisites could not be fetched now; tried again next pass');
+      return null;
+    }
+    if (pre.kind === 'missing') {
+      return this.#decide({ ...base, decision: 'no-base', reason: `prerequisites: ${pre.reason}` }, log);
+    }
+    const prerequisites = pre.kind === 'found' ? pre.prerequisites : null;
+    const picked = await this.deps.resolveBase(series, prerequisites);
     if (picked.kind === 'no-base') {
       return this.#decide({ ...base, decision: 'no-base', reason: [picked.reason, ...picked.tried].join('; ') }, log);
     }
-    const patchHash = diffHash(series);
+    // The same patches on the same prerequisites: a series' diffs, then its prerequisites'.
+    const patchHash = prerequisites === null ? diffHash(series) : createHash('sha256').update(`${diffHash(series)}\0prerequisites\0${diffHash(prerequisites)}`).digest('hex');
     const placed = { ...base, tree: picked.tree, base: picked.commit, baseRule: picked.rule, patchHash };
     const earlier = await this.deps.store.lore.queuedWithPatches(patchHash, picked.tree, picked.commit);
     if (earlier !== null && earlier.key !== base.key) {
@@ -454,6 +471,7 @@ export class LoreWatcher {
     try {
       submitted = await this.deps.intake.submit({
         mbox: toMboxrd(mail), source: 'lore', inboxUrl: inbox.href, tree: picked.tree, base: picked.commit, baseRule: picked.rule,
+        prerequisites: pre.kind === 'found' ? pre.mbox : null,
         suites: null, force: false, submittedBy: null, activeJobCap: null,
       });
     } catch (e) {
@@ -464,7 +482,7 @@ export class LoreWatcher {
       return null;
     }
     const job = submitted.jobs[0] ?? null;
-    const why = `${picked.rule}: ${picked.detail}; touches ${hits.slice(0, 3).join(', ')}${hits.length > 3 ? ', …' : ''}`;
+    const why = `${picked.rule}: ${picked.detail}${pre.kind === 'found' ? `; ${pre.detail}` : ''}; touches ${hits.slice(0, 3).join(', ')}${hits.length > 3 ? ', …' : ''}`;
     if (!submitted.created && job !== null) {
       const earlier = await this.deps.store.lore.decisionByJob(job.id);
       if (earlier !== null && earlier.key !== base.key) {

@@ -19,7 +19,7 @@ import { loadCatalogs } from '../catalog/load.ts';
 import { makeExecutorDeps } from '../../runners/executor/deps.ts';
 import type { Config } from '../config/config.ts';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
-import { Intake } from '../intake/intake.ts';
+import { Intake, patchIds } from '../intake/intake.ts';
 import { fetchThreadMbox } from '../lore/inbox.ts';
 import { LoreWatcher } from '../lore/watcher.ts';
 import { mirrorGit, resolveBase } from '../intake/base.ts';
@@ -124,7 +124,8 @@ export async function startService(config: Config, opts: { roles: readonly Role[
     const watcher = new LoreWatcher({
       store, intake, trees: catalogs.trees, config: config.lore, logger: log,
       allow: config.api.inboxAllowlist, timeoutMs: config.api.inboxTimeoutMs, maxBytes: config.api.mboxLimitBytes,
-      resolveBase: (series) => resolveBase(series, { trees: catalogs.trees, git, requestedTree: null, requestedBase: null, historyDepth: config.lore.baseHistoryDepth }),
+      resolveBase: (series, prerequisites) => resolveBase(series, { trees: catalogs.trees, git, requestedTree: null, requestedBase: null, historyDepth: config.lore.baseHistoryDepth, prerequisites }),
+      patchIds,
     });
     lore = watcher;
     watcher.start();

@@ -42,6 +42,8 @@ export interface Job {
   submittedBy: string | null;
   /** The rule that picked the base before the job ran (services/intake/base.ts); null: left to the executor. */
   baseRule: string | null;
+  /** The series of prerequisite patches applied on the base before this job's series; null: none. */
+  prerequisitesId: string | null;
 }
 
 export interface JobWithResult extends Job {
@@ -60,6 +62,8 @@ export interface CreateJobInput {
   submittedBy: string | null;
   /** The rule that picked `base` (services/intake/base.ts); absent: none. */
   baseRule?: string | null;
+  /** A stored series of prerequisite patches, applied first; absent: none. */
+  prerequisitesId?: string | null;
   /**
    * At most this many jobs of submittedBy queued or running, this one
    * included; past it JOB_QUOTA. null: no cap (admins, the CLI, the watcher).
@@ -78,18 +82,23 @@ export interface ListJobsOptions {
 /**
  * The key that makes submitting the same series to the same tree, base and
  * suites twice give the same job: sha256 of the content hash, tree, base and
- * the sorted suites. `force` (a deliberate rerun) appends a random suffix.
+ * the sorted suites, and the prerequisites' content hash when there are
+ * any. `force` (a deliberate rerun) appends a random suffix.
  */
 export function jobIdempotencyKey(input: {
   contentHash: string;
   tree: string;
   base: string | null;
   suites: readonly string[];
+  /** The prerequisite patches' content hash; absent or null: none (the key is as it was before prerequisites). */
+  prerequisitesHash?: string | null;
   force?: boolean;
 }): string {
   const suites = [...new Set(input.suites)].sort();
+  const parts: unknown[] = [input.contentHash, input.tree, input.base, suites];
+  if (input.prerequisitesHash != null) parts.push({ prerequisites: input.prerequisitesHash });
   const key = createHash('sha256')
-    .update(JSON.stringify([input.contentHash, input.tree, input.base, suites]))
+    .update(JSON.stringify(parts))
     .digest('hex');
   return input.force === true ? `${key}:force:${randomBytes(8).toString('hex')}` : key;
 }
@@ -123,6 +132,7 @@ function toJob(r: Selectable<JobsTable>): Job {
     artifactsDir: r.artifacts_dir,
     submittedBy: r.submitted_by,
     baseRule: r.base_rule,
+    prerequisitesId: r.prerequisites_id,
   };
 }
 
@@ -196,6 +206,7 @@ export class JobRepo {
             deadline_at: input.deadlineAt,
             submitted_by: input.submittedBy,
             base_rule: input.baseRule ?? null,
+            prerequisites_id: input.prerequisitesId ?? null,
           })
           .onConflict((oc) => oc.column('idempotency_key').doNothing())
           .returningAll()

@@ -82,6 +82,8 @@ export interface JobsTable {
   submitted_by: string | null;
   /** The rule that picked the base (services/intake/base.ts); null: decided by the executor. */
   base_rule: Generated<string | null>;
+  /** The series of prerequisite patches applied before the job's series; null: none. */
+  prerequisites_id: Generated<string | null>;
 }
 
 export interface StageRunsTable {

@@ -175,11 +175,11 @@ export class SeriesRepo {
     );
   }
 
-  /** Removes a series (and its patches) that no job refers to: intake's undo. False if a job does. */
+  /** Removes a series (and its patches) that no job refers to, as its series or its prerequisites: intake's undo. False if a job does. */
   async deleteIfUnused(id: string): Promise<boolean> {
     const rows = await guard('could not remove the series', () =>
       this.#db.deleteFrom('series').where('id', '=', id)
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('jobs').select('jobs.id').whereRef('jobs.series_id', '=', 'series.id'))))
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('jobs').select('jobs.id').where((j) => j.or([j('jobs.series_id', '=', j.ref('series.id')), j('jobs.prerequisites_id', '=', j.ref('series.id'))])))))
         .returning('id').execute(),
     );
     return rows.length > 0;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PatchbayError } from '../errors.ts';
 import { parseMbox, parseMessage, type MailMessage } from '../mbox.ts';
 import { diffFiles, parseFollowupTrailers, parseTrailers, patchProblems, type FileChange } from '../patch.ts';
-import { assembleSeries, seriesMbox, type Series } from '../series.ts';
+import { assembleSeries, prerequisiteSeries, seriesMbox, type Series } from '../series.ts';
 import { errorCodeOf } from './error-code.ts';
 import { assertGolden, GOLDEN_CASES, goldenInputs } from './golden-cases.ts';
 
@@ -495,4 +495,28 @@ test('hostile inputs are parsed in linear time', () => {
     const ms = performance.now() - start;
     assert.ok(ms < 1000, `${name}: ${Math.round(ms)} ms`);
   }
+});
+
+// ---------------------------------------------------------------------------
+// prerequisiteSeries: patches from anywhere, applied in the order given
+
+test('prerequisiteSeries: mails of two series, in the order given, numbered 1..N whatever their counters; the cover letter is no patch; the refusals hold', () => {
+  const pin = parseMbox(readFileSync(join(import.meta.dirname, '..', '..', '..', 'fixtures', 'series', 'pass-kbuf-pin.mbox'), 'latin1'));
+  const kmbuf = parseMbox(readFileSync(join(import.meta.dirname, '..', '..', '..', 'fixtures', 'series', 'pass-kmbuf-ring.mbox'), 'latin1'));
+  const [, pin1, pin2] = pin;
+  const kmbufPatches = kmbuf.filter((m) => /\[PATCH[^\]]* [1-9]\d*\/\d+\]/.test(m.subject));
+  const [km1] = kmbufPatches;
+  assert.ok(pin1 && pin2 && km1);
+  // Patch 2/3 of one series, then 1/N of another, then 1/3: the order of the lines that named them.
+  const s = prerequisiteSeries([pin2, km1, pin1]);
+  assert.deepEqual(s.patches.map((p) => [p.counter, p.message.messageId]), [[1, pin2.messageId], [2, km1.messageId], [3, pin1.messageId]]);
+  assert.equal(s.total, 3);
+  assert.equal(s.cover, null);
+  assert.equal(s.rootMessageId, pin2.messageId);
+  assert.equal(seriesMbox(s).split(/^From /m).filter((x) => x !== '').length, 3, 'git am gets the three, in that order');
+  // A mail without a diff (the cover letter) is refused as a patch without one.
+  assert.equal(errorCodeOf(() => prerequisiteSeries([pin[0] as MailMessage])), 'SERIES_NO_DIFF');
+  assert.equal(errorCodeOf(() => prerequisiteSeries([])), 'SERIES_NO_PATCHES');
+  const escaping = parseMessage(pin1.raw.replace(/a\/io_uring\/kbuf\.h/g, 'a/../../etc/passwd').replace(/b\/io_uring\/kbuf\.h/g, 'b/../../etc/passwd'));
+  assert.equal(errorCodeOf(() => prerequisiteSeries([escaping])), 'PATCH_PATH_ESCAPES');
 });

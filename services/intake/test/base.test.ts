@@ -219,10 +219,10 @@ describe('resolveBase with a fake BaseGit', () => {
   });
 
   describe('prerequisites', () => {
-    it('prerequisite-patch-id: no base, even with a base-commit the tree has', async () => {
+    it('prerequisite-patch-id not fetched: no base, even with a base-commit the tree has', async () => {
       const s = series([kbufAt(blob('kbuf3'))], { cover: `base-commit: ${i2}\nprerequisite-patch-id: ${sha('p1')}\nprerequisite-patch-id: ${sha('p2')}` });
       const git = fakeGit(fakeTrees());
-      const d = expectNoBase(await resolveBase(s, { ...defaults, git }), /^needs prerequisite patches \(prerequisite-patch-id [0-9a-f]{40}, prerequisite-patch-id [0-9a-f]{40}\), which are not fetched yet$/);
+      const d = expectNoBase(await resolveBase(s, { ...defaults, git }), /^needs prerequisite patches \(prerequisite-patch-id [0-9a-f]{40}, prerequisite-patch-id [0-9a-f]{40}\), which were not fetched$/);
       assert.deepEqual(d.tried.map((l) => l.split(':')[0]), ['requested', 'prerequisites']);
       assert.deepEqual(git.calls, [], 'no guessing');
     });
@@ -234,6 +234,34 @@ describe('resolveBase with a fake BaseGit', () => {
       assert.deepEqual(prerequisiteMessageIds(inPatch), ['dep-3@example.org']);
       assert.deepEqual(prerequisiteMessageIds(series([kbufAt(blob('kbuf3'))])), []);
       expectNoBase(await resolveBase(withCover, { ...defaults, git: fakeGit(fakeTrees()) }), /needs prerequisite patches \(prerequisite-message-id <dep-1@example\.org>, prerequisite-message-id <dep-2@example\.org>\)/);
+    });
+  });
+
+  describe('with the prerequisites fetched', () => {
+    // The prerequisite changes kbuf.c from kbuf2 to kbufP; the series then changes kbufP.
+    const prereq = (): Series => series([[{ path: 'io_uring/kbuf.c', old: ab(blob('kbuf2')), new: ab(blob('kbufP')) }]]);
+    const onTop = (cover: string): Series => series([[{ path: 'io_uring/kbuf.c', old: ab(blob('kbufP')) }, { path: 'io_uring/rsrc.c', old: ab(blob('rsrc')) }]], { cover: `${cover}prerequisite-patch-id: ${sha('p1')}` });
+
+    it('the base-commit decides, and the decision says the prerequisites go first', async () => {
+      const d = await resolveBase(onTop(`base-commit: ${i2}\n`), { ...defaults, git: fakeGit(fakeTrees()), prerequisites: prereq() });
+      const f = expectFound(d, 'io', i2, 'base-commit');
+      assert.match(f.detail, /of io \(with 1 prerequisite patch applied first\)$/);
+      assert.match(f.tried.join('\n'), /^prerequisites: 1 patch fetched, applied before the series$/m);
+    });
+
+    it('without a base-commit, the blob guess reads the prerequisites\' pre-images, then the series\' files they do not touch', async () => {
+      const git = fakeGit(fakeTrees());
+      const d = await resolveBase(onTop(''), { ...defaults, git, prerequisites: prereq() });
+      // kbuf2 is at i2 only; the series' own pre-image of kbuf.c (kbufP) is no base's.
+      expectFound(d, 'io', i2, 'blob-guess');
+      assert.ok(git.calls.some((c) => c === `blobsAt io ${i2.slice(0, 7)} io_uring/kbuf.c,io_uring/rsrc.c`), git.calls.join('\n'));
+    });
+
+    it('no tree-map guess for a series with prerequisites: no base', async () => {
+      const unindexed = series([[{ path: 'io_uring/kbuf.c', old: 'noindex' }]], { cover: `prerequisite-patch-id: ${sha('p1')}` });
+      const pre = series([[{ path: 'io_uring/rsrc.c', old: 'noindex' }]]);
+      const d = expectNoBase(await resolveBase(unindexed, { ...defaults, git: fakeGit(fakeTrees()), prerequisites: pre }), /^the series and its prerequisites name no base this service has/);
+      assert.match(d.tried.join('\n'), /^tree-map: not for a series with prerequisites/m);
     });
   });
 

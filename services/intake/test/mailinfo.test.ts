@@ -5,6 +5,7 @@
  * git sees is refused like assembleSeries refuses it.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { PatchbayError } from '../../domain/errors.ts';
 import { parseMbox } from '../../domain/mbox.ts';
 import type { FileChange } from '../../domain/patch.ts';
 import { assembleSeries, type Series } from '../../domain/series.ts';
-import { checkWithGit } from '../mailinfo.ts';
+import { checkWithGit, patchIdsWithGit } from '../mailinfo.ts';
 
 const GOLDEN = join(import.meta.dirname, '..', '..', 'domain', 'test', 'golden', 'mbox');
 const OPTS = { timeoutMs: 30_000, maxBytes: 64 * 1024 * 1024 };
@@ -226,4 +227,29 @@ test('the temporary directory is removed, refused or not', async () => {
   await refusal(checkWithGit(seriesOf(twoParts(message + diff('f'), diff('../x'))), OPTS));
   await refusal(checkWithGit(golden('flowed'), { timeoutMs: 0, maxBytes: OPTS.maxBytes }));
   assert.deepEqual(leftovers(), before);
+});
+
+// ---------------------------------------------------------------------------
+// patchIdsWithGit: what b4's prerequisite-patch-id lines name
+
+test('patchIdsWithGit: each mail\'s git patch-id --stable as git am reads it; the same patch sent in base64 has the same id; a mail without a diff has none', async () => {
+  const fixture = readFileSync(join(import.meta.dirname, '..', '..', '..', 'fixtures', 'series', 'pass-kbuf-pin.mbox'), 'latin1');
+  const mails = parseMbox(fixture);
+  const [cover, p1, p2] = mails;
+  assert.ok(cover && p1 && p2);
+  // git's own answer on the plain mails (8bit: patch-id reads the diff straight from the mail).
+  const oracle = (raw: string): string => execFileSync('git', ['patch-id', '--stable'], { input: Buffer.from(raw, 'latin1') }).toString().split(' ')[0] ?? '';
+  // The same first patch again, its body in base64 (a mailer that encodes everything).
+  const at = p1.raw.search(/\r?\n\r?\n/);
+  assert.ok(at > 0);
+  const head = p1.raw.slice(0, at);
+  const body = p1.raw.slice(at).replace(/^\r?\n\r?\n/, '');
+  const b64 = parseMbox(`${head.replace(/^Content-Transfer-Encoding:.*\n/im, '').replace(/^Message-ID:.*$/im, 'Message-ID: <b64@example.org>')}\nContent-Transfer-Encoding: base64\n\n${Buffer.from(body, 'latin1').toString('base64').replace(/.{76}/g, '$&\n')}\n`);
+  const ids = await patchIdsWithGit([cover, p1, p2, ...b64], OPTS);
+  assert.equal(ids[0], null, 'the cover letter has no diff');
+  assert.match(ids[1] ?? '', /^[0-9a-f]{40}$/);
+  assert.deepEqual(ids.slice(1, 3), [oracle(p1.raw), oracle(p2.raw)]);
+  assert.notEqual(ids[1], ids[2]);
+  assert.equal(ids[3], ids[1], 'base64 or not, the same patch');
+  assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('patchbay-patch-id-')), [], 'its temporary folder is gone');
 });

@@ -84,6 +84,14 @@ export interface SeriesSpec {
   seed?: number;
   /** The first message (cover, else patch 1) replies to this Message-ID. */
   inReplyTo?: string;
+  /**
+   * Written on top of another series (its `id`), which it names as its
+   * prerequisite: by patch id (git format-patch --base writes a
+   * base-commit: and a prerequisite-patch-id: line per patch of it, as b4
+   * send does) or by the Message-ID of its first mail (only that line and
+   * base-commit:); `unknown-patch-id` names a patch no inbox has.
+   */
+  after?: { id: string; by: 'patch-id' | 'message-id' | 'unknown-patch-id' };
 }
 
 export interface Mail {
@@ -99,7 +107,8 @@ export function makeSeries(tree: TestTree, spec: SeriesSpec): Mail[] {
   const on = spec.on === 'first' ? tree.first : spec.on === 'unpublished' ? tree.unpublished : tree.tip;
   const author = spec.author ?? { name: 'Pat Author', email: 'pat@example.org' };
   const env = { GIT_AUTHOR_NAME: author.name, GIT_AUTHOR_EMAIL: author.email, GIT_COMMITTER_NAME: author.name, GIT_COMMITTER_EMAIL: author.email };
-  git(tree.work, ['checkout', '-q', '-B', `s-${spec.id}`, on]);
+  const start = spec.after === undefined ? on : `s-${spec.after.id}`;
+  git(tree.work, ['checkout', '-q', '-B', `s-${spec.id}`, start]);
   spec.files.forEach((f, i) => {
     writeFileSync(join(tree.work, f), fileBody(f, 100 + (spec.seed ?? 0) * 10 + i));
     git(tree.work, ['commit', '-q', '-am', `${f.split('/')[0] ?? 'x'}: ${spec.title} part ${i + 1}\n\nThis changes ${f} for ${spec.title}.\n\nSigned-off-by: ${author.name} <${author.email}>`], env);
@@ -108,10 +117,15 @@ export function makeSeries(tree: TestTree, spec: SeriesSpec): Mail[] {
   if (spec.cover === true) args.push('--cover-letter');
   if (spec.version !== undefined && spec.version > 1) args.push(`-v${spec.version}`);
   if (spec.prefix !== undefined) args.push(`--subject-prefix=${spec.prefix} PATCH`);
-  if (spec.baseTrailer === true) args.push(`--base=${on}`);
+  if (spec.baseTrailer === true || spec.after !== undefined) args.push(`--base=${on}`);
   if (spec.files.length > 1 || spec.cover === true) args.push('-n');
-  args.push(`${on}..HEAD`);
-  const mbox = git(tree.work, args, env);
+  args.push(`${start}..HEAD`);
+  let mbox = git(tree.work, args, env);
+  if (spec.after?.by === 'message-id') {
+    mbox = mbox.replace(/^prerequisite-patch-id: .*(?:\n|$)/gm, '').replace(/^(base-commit: .*)$/m, `$1\nprerequisite-message-id: <${spec.after.id}.0@example.org>`);
+  } else if (spec.after?.by === 'unknown-patch-id') {
+    mbox = mbox.replace(/^prerequisite-patch-id: [0-9a-f]{40}$/gm, `prerequisite-patch-id: ${'e'.repeat(40)}`);
+  }
   git(tree.work, ['checkout', '-q', 'main']);
   const parts = mbox.split(/^From 0{40} Mon Sep 17 00:00:00 2001\n/m).filter((p) => p !== '');
   // Own Message-IDs and dates, threaded to the first message as --thread=shallow does.

@@ -23,7 +23,7 @@ import { pino } from 'pino';
 import { loadCatalogs } from '../../catalog/load.ts';
 import { loadConfig } from '../../config/config.ts';
 import { mirrorGit, resolveBase } from '../../intake/base.ts';
-import { Intake } from '../../intake/intake.ts';
+import { Intake, patchIds } from '../../intake/intake.ts';
 import { JobQueue } from '../../queue/job-queue.ts';
 import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { openDatabase, type LoreDecision, type Store } from '../../store/db.ts';
@@ -67,7 +67,8 @@ describe('lore watcher', { timeout: 20 * 60_000 }, () => {
       ...(now !== undefined ? { now } : {}),
       store, intake, trees: tree.trees, config: watcherConfig(over), logger: pino({ level: process.env.PATCHBAY_TEST_LOG ?? 'silent' }),
       allow: [pi.origin], timeoutMs: 30_000, maxBytes: 32 * 1024 * 1024,
-      resolveBase: (series) => resolveBase(series, { trees: tree.trees, git, requestedTree: null, requestedBase: null, historyDepth: 100 }),
+      resolveBase: (series, prerequisites) => resolveBase(series, { trees: tree.trees, git, requestedTree: null, requestedBase: null, historyDepth: 100, prerequisites }),
+      patchIds,
     });
   }
 
@@ -189,6 +190,48 @@ describe('lore watcher', { timeout: 20 * 60_000 }, () => {
     const d = await oneDecision(newWatcher(), mails[0]?.messageId ?? '');
     assert.equal(d.decision, 'no-base', d.reason);
     assert.equal(d.jobId, null);
+  });
+
+  it('fetches the prerequisites a series names (by patch id from another inbox, or by Message-ID) and queues the series with them; one no inbox has is no-base', async () => {
+    // A is on the list; B, C and D are written on top of it and name it as b4 does.
+    const a = makeSeries(tree, { id: 'pre-a', title: 'io_uring/rsrc: groundwork', files: ['io_uring/rsrc.c', 'fs/fuse/file.c'], cover: true, baseTrailer: true });
+    const b = makeSeries(tree, { id: 'pre-b', title: 'io_uring/rsrc: build on the groundwork', files: ['io_uring/rsrc.c'], seed: 1, after: { id: 'pre-a', by: 'patch-id' } });
+    const c = makeSeries(tree, { id: 'pre-c', title: 'fuse: build on the groundwork too', files: ['fs/fuse/file.c'], seed: 3, after: { id: 'pre-a', by: 'message-id' } });
+    const d = makeSeries(tree, { id: 'pre-d', title: 'io_uring/rsrc: on something never posted', files: ['io_uring/rsrc.c'], seed: 4, after: { id: 'pre-a', by: 'unknown-patch-id' } });
+    assert.match(b[0]?.raw.toString() ?? '', /^prerequisite-patch-id: [0-9a-f]{40}$/m, 'git format-patch --base wrote the patch ids');
+    deliver(a);
+    deliver([...b, ...d], 'linux-fsdevel');
+    deliver(c);
+    const w = newWatcher();
+    const patchesOf = async (jobId: string | null): Promise<string[]> => {
+      assert.ok(jobId !== null);
+      const job = await store.jobs.get(jobId);
+      assert.ok(job?.prerequisitesId, `job ${jobId} names its prerequisites`);
+      return (await store.series.patches(job.prerequisitesId)).map((p) => p.subject);
+    };
+    const aPatches = a.slice(1).map((m) => m.subject);
+
+    const onB = await oneDecision(w, b[0]?.messageId ?? '');
+    assert.equal(onB.decision, 'queued', onB.reason);
+    assert.equal(onB.baseRule, 'base-commit');
+    assert.equal(onB.base, tree.tip);
+    assert.match(onB.reason, /2 prerequisite patches found by patch-id/);
+    assert.deepEqual(await patchesOf(onB.jobId), aPatches, 'A\'s patches, in order, found in the other inbox');
+
+    const onC = await oneDecision(w, c[0]?.messageId ?? '');
+    assert.equal(onC.decision, 'queued', onC.reason);
+    assert.match(onC.reason, /prerequisite series by Message-ID: "io_uring\/rsrc: groundwork" v1 \(2 patches\)/);
+    assert.deepEqual(await patchesOf(onC.jobId), aPatches);
+
+    const onD = await oneDecision(w, d[0]?.messageId ?? '');
+    assert.equal(onD.decision, 'no-base', onD.reason);
+    assert.match(onD.reason, new RegExp(`^prerequisites: prerequisite patch not found: no mail in .* has git patch-id ${'e'.repeat(40)}`));
+    assert.equal(onD.jobId, null);
+
+    // A itself is an ordinary series, queued without prerequisites.
+    const onA = await oneDecision(w, a[0]?.messageId ?? '');
+    assert.equal(onA.decision, 'queued', onA.reason);
+    assert.equal((await store.jobs.get(onA.jobId ?? ''))?.prerequisitesId, null);
   });
 
   it('records patches that touch nothing watched as not relevant, and a discussion as no patches', async () => {

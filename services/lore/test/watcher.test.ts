@@ -61,7 +61,7 @@ describe('LoreWatcher configuration', () => {
     const config = loadConfig({ PATCHBAY_LORE_INBOXES: 'http://127.0.0.1:9/io-uring/' });
     const deps = {
       store: {} as never, intake: {} as never, trees: {} as never, config: config.lore, logger: pino({ level: 'silent' }),
-      allow: ['https://lore.kernel.org'], timeoutMs: 1000, maxBytes: 1024, resolveBase: () => Promise.reject(new Error('unused')),
+      allow: ['https://lore.kernel.org'], timeoutMs: 1000, maxBytes: 1024, resolveBase: () => Promise.reject(new Error('unused')), patchIds: () => Promise.reject(new Error('unused')),
     };
     assert.throws(() => new LoreWatcher(deps), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'CONFIG_INVALID' && /not on the inbox allowlist/.test(e.message));
     assert.deepEqual(new LoreWatcher({ ...deps, allow: ['http://127.0.0.1:9'] }).inboxes, ['http://127.0.0.1:9/io-uring/']);

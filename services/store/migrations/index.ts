@@ -11,6 +11,7 @@ import * as m0002 from './0002_base_comparison.ts';
 import * as m0003 from './0003_job_submitter.ts';
 import * as m0004 from './0004_verdict_counts.ts';
 import * as m0005 from './0005_lore_watcher.ts';
+import * as m0006 from './0006_job_prerequisites.ts';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': m0001,
@@ -18,4 +19,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003_job_submitter': m0003,
   '0004_verdict_counts': m0004,
   '0005_lore_watcher': m0005,
+  '0006_job_prerequisites': m0006,
 };

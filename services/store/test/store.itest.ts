@@ -313,6 +313,23 @@ function storeSuite(name: string, setup: () => Promise<Backend>): void {
       assert.deepEqual((await store.series.list({ limit: 10, q: `${marker}%` })).items, []);
     });
 
+    test('a job names its prerequisite series; the key differs with the prerequisites; a series a job needs as prerequisites is not removed', async () => {
+      const series = makeSeries(unique());
+      const pre = makeSeries(unique());
+      const [hash, preHash] = [seriesContentHash(series), seriesContentHash(pre)];
+      const s = await store.series.create({ series, source: 'lore', inboxUrl: null, submittedBy: null, contentHash: hash });
+      const p = await store.series.create({ series: pre, source: 'lore', inboxUrl: null, submittedBy: null, contentHash: preHash });
+      const plain = jobIdempotencyKey({ contentHash: hash, tree: 'io_uring', base: 'abc', suites: ['kbuf'] });
+      assert.equal(jobIdempotencyKey({ contentHash: hash, tree: 'io_uring', base: 'abc', suites: ['kbuf'], prerequisitesHash: null }), plain, 'no prerequisites: the key of before');
+      const withPre = jobIdempotencyKey({ contentHash: hash, tree: 'io_uring', base: 'abc', suites: ['kbuf'], prerequisitesHash: preHash });
+      assert.notEqual(withPre, plain);
+      const { job } = await store.jobs.createOrGet({ seriesId: s.id, tree: 'io_uring', base: 'abc', suites: ['kbuf'], idempotencyKey: withPre, deadlineAt: null, submittedBy: null, activeCap: null, prerequisitesId: p.id });
+      assert.equal(job.prerequisitesId, p.id);
+      assert.equal((await store.jobs.get(job.id))?.prerequisitesId, p.id);
+      assert.equal(await store.series.deleteIfUnused(p.id), false, 'the job needs it');
+      assert.ok(await store.series.get(p.id));
+    });
+
     test('idempotent job creation: concurrent createOrGet with one key makes one row', async () => {
       const series = makeSeries(unique());
       const hash = seriesContentHash(series);
