@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   }));
 
   const job = await timed('patchbay job, passing fixture, warm base', () => runJob(
-    { jobId: `bench-${stamp}`, tree, base: null, series, suites: catalogs.suites.select(['smoke']), kernelFragment: fragment },
+    { jobId: `bench-${stamp}`, tree, base: null, series, prerequisites: null, suites: catalogs.suites.select(['smoke']), kernelFragment: fragment },
     deps,
     quiet,
   ));

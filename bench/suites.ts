@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const job = async (name: string): Promise<{ result: JobResult; ms: number }> => {
     say(`${name} ...`);
     const t0 = performance.now();
-    const result = await runJob({ jobId: `bench-suites-${name}-${stamp}`, tree, base: null, series, suites, kernelFragment: catalogs.kernelFragment }, deps, () => undefined);
+    const result = await runJob({ jobId: `bench-suites-${name}-${stamp}`, tree, base: null, series, prerequisites: null, suites, kernelFragment: catalogs.kernelFragment }, deps, () => undefined);
     const ms = performance.now() - t0;
     say(`${name}: ${result.status} in ${seconds(ms)} s (${result.summary})`);
     if (result.status !== 'PASS') throw new Error(`the bench job did not pass: ${result.summary}`);

@@ -13,6 +13,7 @@ import type { SuiteManifest } from '../../services/catalog/suites.ts';
 import type { Tree } from '../../services/catalog/trees.ts';
 import { PatchbayError, errorMessage, isPatchbayError } from '../../services/domain/errors.ts';
 import { type JobEvent, type JobResult, type StageName, type StageRun, overallStatus } from '../../services/domain/job.ts';
+import { prerequisitesApplied } from '../../services/domain/prerequisites.ts';
 import type { Series } from '../../services/domain/series.ts';
 import type { Status } from '../../services/domain/status.ts';
 import type { TreeMirrors } from '../host/trees.ts';
@@ -40,6 +41,14 @@ export interface JobInput {
   /** An explicit base (commit-ish); else the series' base-commit; else the tree's ref. */
   base: string | null;
   series: Series;
+  /**
+   * Patches not yet in the tree that the series needs (b4's
+   * prerequisite-patch-id / prerequisite-message-id), in apply order; a cover
+   * letter is never applied. Null when none. They are applied on the base in
+   * both sandboxes: the base kernel every comparison uses is base +
+   * prerequisites, and the series goes on top of them.
+   */
+  prerequisites: Series | null;
   suites: readonly SuiteManifest[];
   /** The merged kernel config fragment every job of this catalogue uses. */
   kernelFragment: string;
@@ -110,7 +119,9 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
     stages.end('PASS', applied.summary);
 
     stages.begin('build');
-    const built = await buildStage(prepared.series, applied.changed, input.suites, ctx);
+    // The build sees the prerequisites' files changed too (a header or the
+    // build system they touched); what the series changed stays its own.
+    const built = await buildStage(prepared.series, [...new Set([...prepared.prerequisitesChanged, ...applied.changed])], input.suites, ctx);
     stages.end('PASS', built.summary);
 
     await bootAndTestStages(prepared, input.suites, built.unbuilt, stages, ctx);
@@ -152,6 +163,7 @@ function emptyResult(input: JobInput, started: number, artifactsDir: string): Jo
     baseCommit: null,
     headCommit: null,
     series: { title: input.series.title, version: input.series.version, patches: input.series.patches.length },
+    prerequisites: input.prerequisites === null ? null : prerequisitesApplied(input.prerequisites),
     suites: input.suites.map((s) => s.name),
     accel: null,
     buildMode: null,

@@ -105,6 +105,10 @@ export function testResultView(t: ComparedResult): Static<typeof TestResultView>
 
 export const BaseComparisonView = Type.Object({
   commit: Type.String(),
+  /** Prerequisite patches applied on the commit to make the base kernel (absent in older results: none). */
+  prerequisites: Type.Optional(Type.Integer()),
+  /** The base kernel for people: "<commit> + N prerequisite patch(es)", or the commit. */
+  kernel: Type.Optional(Type.String()),
   suites: Type.Array(
     Type.Object({
       suite: Type.String(),
@@ -114,4 +118,10 @@ export const BaseComparisonView = Type.Object({
     }),
   ),
   rerun: Type.Union([Type.Object({ tests: Type.Integer(), times: Type.Integer() }), Type.Null()]),
+});
+
+/** The prerequisite patches a job applied on the base before the series (JobResult.prerequisites). */
+export const PrerequisitesView = Type.Object({
+  patches: Type.Array(Type.Object({ title: Type.String(), messageId: Type.String() })),
+  hash: Type.String(),
 });

@@ -20,6 +20,7 @@ import { openDatabase } from '../store/db.ts';
 import { ServiceClient } from './client.ts';
 import { parseMbox } from '../domain/mbox.ts';
 import { assembleSeries, seriesPaths } from '../domain/series.ts';
+import { type PrerequisitesApplied, prerequisitesFromMbox, prerequisitesLine } from '../domain/prerequisites.ts';
 import { Progress, formatDuration } from './progress.ts';
 import { renderResult } from './results-table.ts';
 import { loadCatalogs } from '../catalog/load.ts';
@@ -29,9 +30,11 @@ import { makeLogger } from '../platform/logger.ts';
 const USAGE = `usage: patchbay <command> [options]
 
 commands:
-  run --tree NAME --mbox FILE [--suite NAME ...] [--base COMMIT] [--json] [-v]
+  run --tree NAME --mbox FILE [--prerequisites FILE] [--suite NAME ...] [--base COMMIT] [--json] [-v]
         apply a series to a tree, build, boot it in QEMU and run the suites
-        (default: the suites the series' paths select), compared with the base
+        (default: the suites the series' paths select), compared with the base;
+        --prerequisites: an mbox of patches the series needs that the tree lacks,
+        applied in file order on the base (of both kernels) before the series
   trees [--json]        list the configured trees
   suites [--json]       list the test suites
   demo [--port N]       start the service on embedded defaults, submit the passing
@@ -72,6 +75,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     options: {
       tree: { type: 'string' },
       mbox: { type: 'string' },
+      prerequisites: { type: 'string' },
       suite: { type: 'string', multiple: true },
       base: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -84,6 +88,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const catalogs = loadCatalogs(config);
   const tree = catalogs.trees.get(values.tree ?? catalogs.trees.trees[0]?.name ?? '');
   const series = assembleSeries(parseMbox(readFileSync(values.mbox).toString('latin1')));
+  const prerequisites = values.prerequisites === undefined ? null : prerequisitesFromMbox(readFileSync(values.prerequisites).toString('latin1'));
   const suites = values.suite ? catalogs.suites.select(values.suite) : catalogs.suites.forPaths(seriesPaths(series));
   const logger = makeLogger(config);
   const { deps, engine } = makeExecutorDeps(config, process.env, logger);
@@ -92,7 +97,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   for (const name of await engine.reapOrphans(orphanAgeSeconds(config))) err.write(`patchbay: removed ${name}, left behind by a runner that is gone\n`);
 
   const jobId = newJobId();
-  err.write(`patchbay: job ${jobId}: "${series.title}" v${series.version}, ${series.patches.length} patch(es) on ${tree.name}, suites ${suites.map((s) => s.name).join(', ')}\n`);
+  const onPrerequisites = prerequisites === null ? '' : ` after ${prerequisites.patches.length} prerequisite patch(es)`;
+  err.write(`patchbay: job ${jobId}: "${series.title}" v${series.version}, ${series.patches.length} patch(es)${onPrerequisites} on ${tree.name}, suites ${suites.map((s) => s.name).join(', ')}\n`);
   const progress = new Progress(err, values.verbose);
   const abort = new AbortController();
   const onSignal = (): void => { abort.abort(); };
@@ -100,7 +106,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     const result = await runJob(
-      { jobId, tree, base: values.base ?? null, series, suites, kernelFragment: catalogs.kernelFragment },
+      { jobId, tree, base: values.base ?? null, series, prerequisites, suites, kernelFragment: catalogs.kernelFragment },
       deps,
       (e) => { progress.handle(e); },
       abort.signal,
@@ -275,6 +281,8 @@ interface JobView {
   id: string; status: string; stage: string | null; summary: string; page: string;
   stages: Array<{ stage: string; status: string; durationMs: number; summary: string }>;
   results: Array<{ suite: string; test: string; status: string; detail: string }>;
+  /** Absent from services older than prerequisites. */
+  prerequisites?: PrerequisitesApplied | null;
 }
 
 function clientFrom(server: string | undefined): ServiceClient {
@@ -298,7 +306,8 @@ function printJob(job: JobView, server: string): void {
     out.write('\n');
     for (const r of job.results) out.write(`  ${r.suite.padEnd(8)} ${r.test.padEnd(32)} ${r.status.padEnd(5)} ${r.detail.split('\n')[0] ?? ''}\n`);
   }
-  out.write(`\nstatus: ${job.status}${job.stage ? ` at ${job.stage}` : ''}: ${job.summary}\njob page: ${new URL(job.page, server).href}\n`);
+  const prerequisites = prerequisitesLine(job.prerequisites);
+  out.write(`\nstatus: ${job.status}${job.stage ? ` at ${job.stage}` : ''}: ${job.summary}\n${prerequisites === null ? '' : `prerequisites: ${prerequisites}\n`}job page: ${new URL(job.page, server).href}\n`);
 }
 
 async function cmdSubmit(argv: string[]): Promise<number> {

@@ -2,6 +2,7 @@
 import type { JobResult } from '../domain/job.ts';
 import { countStatuses } from '../domain/job.ts';
 import { formatTally } from '../domain/compare.ts';
+import { describeBase, prerequisitesLine } from '../domain/prerequisites.ts';
 import { formatDuration } from './progress.ts';
 
 function table(rows: string[][]): string {
@@ -22,7 +23,7 @@ export function renderResult(r: JobResult): string {
   }
   if (r.base) {
     const sources = r.base.suites.map((b) => `${b.suite} ${b.source === 'cached' ? `cached (job ${b.jobId ?? '?'})` : b.summary}`).join('; ');
-    out.push(`base:   ${r.base.commit.slice(0, 12)}: ${sources}${r.base.rerun ? `; ${r.base.rerun.tests} differing test(s) re-run ${r.base.rerun.times}x on both kernels` : ''}`);
+    out.push(`base:   ${r.base.kernel ?? describeBase(r.base.commit, r.base.prerequisites ?? 0)}: ${sources}${r.base.rerun ? `; ${r.base.rerun.tests} differing test(s) re-run ${r.base.rerun.times}x on both kernels` : ''}`);
   }
   if ((r.ktapProblems ?? []).length > 0) out.push('KTAP problems (line numbers refer to ktap.txt):', ...(r.ktapProblems ?? []).map((p) => `  ${p}`));
   for (const x of r.splats ?? []) {
@@ -43,6 +44,8 @@ export function renderResult(r: JobResult): string {
   out.push(`status: ${r.status}${r.stage ? ` at ${r.stage}` : ''}: ${r.summary}`);
   out.push(`stages: ${stages}`);
   if (counts) out.push(`tests:  ${counts}`);
+  const prerequisites = prerequisitesLine(r.prerequisites);
+  if (prerequisites !== null) out.push(`prerequisites: ${prerequisites}`);
   out.push(`tree:   ${r.tree.name} base ${r.baseCommit?.slice(0, 12) ?? '?'}${r.baseRule ? ` (${r.baseRule})` : ''}${r.headCommit ? ` -> ${r.headCommit.slice(0, 12)}` : ''}${r.accel ? `, ${r.accel.toUpperCase()}` : ''}${r.buildMode ? `, ${r.buildMode} build` : ''}`);
   if (r.error) out.push(`error:  [${r.error.code}] ${r.error.message}`);
   if (r.artifactsDir) out.push(`artifacts: ${r.artifactsDir} (${r.artifacts.join(', ')})`);

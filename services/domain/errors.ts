@@ -30,3 +30,19 @@ export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+/**
+ * Codes of a MISS that retrying cannot fix: the worker records them at once
+ * instead of handing the job back to the queue (services/worker/processor.ts).
+ * An unknown base, no KVM where it was asked for, a job over its limits, and
+ * prerequisite patches that do not apply on the base or with which the base
+ * does not build: the same inputs give the same answer, and none of it is the
+ * series' author's fault (never FAIL).
+ */
+export const NOT_RETRIED_CODES: ReadonlySet<string> = new Set([
+  'BASE_UNKNOWN',
+  'ACCEL_UNAVAILABLE',
+  'JOB_LIMIT',
+  'PREREQUISITES_APPLY',
+  'PREREQUISITES_BUILD',
+]);

@@ -6,6 +6,7 @@
 import type { ApplyFailure, BuildMode, CompilerDiagnostic } from './build.ts';
 import type { BootSplat, ComparedResult, SplatComparison } from './compare.ts';
 import { findCrashes, type CrashReport } from './console.ts';
+import type { PrerequisitesApplied } from './prerequisites.ts';
 import { flattenKtap, KTAP_MISSING, KTAP_TRUNCATED, ktapProblemLines, parseKtap } from './ktap.ts';
 import { type Stage, type Status, type TestStatus, worstStatus } from './status.ts';
 
@@ -33,7 +34,16 @@ export type JobEvent =
 
 /** How the series' results were compared with the base kernel's. */
 export interface BaseComparison {
+  /** The base commit; with prerequisites, the commit they were applied on. */
   commit: string;
+  /**
+   * Prerequisite patches applied on the commit to make the base kernel (the
+   * series' own kernel has them too). Absent in results recorded before
+   * prerequisites existed: none.
+   */
+  prerequisites?: number;
+  /** The base kernel for people: "<commit> + N prerequisite patch(es)", or the commit alone (describeBase). */
+  kernel?: string;
   /** Per suite: where its base results came from, or why there are none. */
   suites: Array<{ suite: string; source: 'cached' | 'run' | 'unavailable'; jobId: string | null; summary: string }>;
   /** The differing tests re-run on both kernels, and how many times each. */
@@ -57,6 +67,12 @@ export interface JobResult {
   baseRule?: 'requested' | 'base-commit' | 'tree-ref';
   headCommit: string | null;
   series: { title: string; version: number; patches: number } | null;
+  /**
+   * The prerequisite patches the job applied on the base before the series
+   * (on both kernels), null when it had none. Absent in results recorded
+   * before prerequisites existed: read absent as null.
+   */
+  prerequisites?: PrerequisitesApplied | null;
   suites: string[];
   accel: 'kvm' | 'tcg' | null;
   buildMode: BuildMode | null;

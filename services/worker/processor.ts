@@ -9,7 +9,7 @@ import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
 import type { SuiteManifest } from '../catalog/suites.ts';
 import type { Tree } from '../catalog/trees.ts';
-import { PatchbayError, errorMessage } from '../domain/errors.ts';
+import { NOT_RETRIED_CODES, PatchbayError, errorMessage } from '../domain/errors.ts';
 import type { JobResult } from '../domain/job.ts';
 import { ByteBudget } from '../domain/limits.ts';
 import type { Series } from '../domain/series.ts';
@@ -27,6 +27,8 @@ export interface JobRecord {
   base: string | null;
   suites: string[];
   series: Series;
+  /** Patches applied on the base before the series (b4's prerequisite-patch-id / -message-id), in order; null when none. */
+  prerequisites: Series | null;
 }
 
 /** The store, as the worker sees it. */
@@ -57,9 +59,6 @@ export const CANCELLED_BY_USER = 'cancelled';
 export const SHUTTING_DOWN = 'shutdown';
 /** Redis refused a write (maxmemory): the job's log and lock cannot be kept, so it stops. */
 export const REDIS_FULL = 'REDIS_FULL';
-
-/** MISS that a retry cannot fix: an unknown base, no KVM where it was asked for, a job over its limits. */
-const NOT_RETRIED: ReadonlySet<string> = new Set(['BASE_UNKNOWN', 'ACCEL_UNAVAILABLE', 'JOB_LIMIT']);
 
 const FINAL = new Set(['PASS', 'FAIL', 'ERROR', 'MISS', 'SKIP', 'cancelled']);
 
@@ -125,7 +124,7 @@ export function makeProcessor(deps: ProcessorDeps) {
     let result: JobResult;
     try {
       result = await deps.execute(
-        { jobId, tree, base: record.base, series: record.series, suites, kernelFragment: deps.kernelFragment },
+        { jobId, tree, base: record.base, series: record.series, prerequisites: record.prerequisites, suites, kernelFragment: deps.kernelFragment },
         onEvent,
         abort,
       );
@@ -163,7 +162,7 @@ export function makeProcessor(deps: ProcessorDeps) {
     }
 
     const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
-    const retryable = result.status === 'MISS' && !NOT_RETRIED.has(result.error?.code ?? '');
+    const retryable = result.status === 'MISS' && !NOT_RETRIED_CODES.has(result.error?.code ?? '');
     if (retryable && attemptsLeft > 0) {
       await deps.store.requeue(jobId);
       log.warn({ code: result.error?.code, attemptsLeft }, 'infrastructure trouble; retrying');

@@ -16,7 +16,7 @@ export function workerStore(store: Store): WorkerStore {
       // The series as it was submitted: its messages, reassembled by the same rules.
       const messages = (cover ? [cover, ...patches] : patches).map((p) => parseMessage(p.raw.toString('latin1')));
       const series = assembleSeries(messages, { version: record.version });
-      return { id: job.id, status: job.status, tree: job.tree, base: job.base, suites: job.suites, series: { ...series, baseCommit: record.baseCommit } };
+      return { id: job.id, status: job.status, tree: job.tree, base: job.base, suites: job.suites, series: { ...series, baseCommit: record.baseCommit }, prerequisites: null };
     },
     async markRunning(jobId, worker) {
       await store.jobs.markRunning(jobId, { worker });

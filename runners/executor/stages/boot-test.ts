@@ -6,6 +6,7 @@
 import type { SuiteManifest } from '../../../services/catalog/suites.ts';
 import { type ComparedResult, comparedVerdict, withoutBase } from '../../../services/domain/compare.ts';
 import { GUEST_MARKERS, type TestResult } from '../../../services/domain/job.ts';
+import { describeBase } from '../../../services/domain/prerequisites.ts';
 import { SERIES_KERNEL, SERIES_SUITES_EXTRA, compareAgainstBase } from '../against-base.ts';
 import { runGuest } from '../guest.ts';
 import type { StageTracker } from '../pipeline.ts';
@@ -79,7 +80,9 @@ export async function bootAndTestStages(
   });
   ctx.result.results = [...compared.results, ...unbuiltRows.map((r) => suiteBuildCompared(r, prepared.baseUnavailable.has(r.suite)))];
   ctx.result.splats = compared.splats;
-  ctx.result.base = compared.base;
+  // The comparison's base is the commit (the cache key's baseCommit also
+  // names the prerequisites' hash), with the prerequisite patches on it.
+  ctx.result.base = { ...compared.base, commit: prepared.baseCommit, prerequisites: prepared.prerequisites, kernel: describeBase(prepared.baseCommit, prepared.prerequisites) };
   const verdict = comparedVerdict(compared.results, compared.splats);
   stages.end(verdict.status, verdict.summary);
 }

@@ -1,13 +1,15 @@
 /**
  * setup: the images, the tree mirror and the base commit, the warm base, and
  * the attempt's two sandboxes (the series', and the base kernel's, which no
- * series ever touches), then the accelerator and the suites' base builds,
- * both in the base sandbox.
+ * series ever touches), then the accelerator, the job's prerequisite patches
+ * (applied and built: the base kernel is then base + prerequisites) and the
+ * suites' base builds, all in the base sandbox.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { SuiteManifest } from '../../../services/catalog/suites.ts';
 import { PatchbayError } from '../../../services/domain/errors.ts';
+import { baseKeyCommit, prerequisitesApplied } from '../../../services/domain/prerequisites.ts';
 import type { TreeMirrors } from '../../host/trees.ts';
 import { type Accel, KVM_DEVICE, chooseAccel, kvmPresent } from '../accel.ts';
 import { BASE_SUITES_EXTRA } from '../against-base.ts';
@@ -17,6 +19,8 @@ import { GUEST_INPUTS, ensureImages, hashInputs } from '../images.ts';
 import { JOB_IN, Sandbox, type SandboxLimits, folderInputs } from '../sandbox.ts';
 import { ensureJobImage, ensureWarmBase, lastLines } from '../warm-base.ts';
 import type { JobInput } from '../pipeline.ts';
+import { applyPrerequisites } from './apply.ts';
+import { buildBaseWithPrerequisites } from './build.ts';
 import type { StageContext } from './context.ts';
 
 export interface SetupDeps {
@@ -37,8 +41,15 @@ export interface Prepared {
   cache: BaseRunCache;
   /** Suites whose build from the base tree failed, and why. */
   baseUnavailable: Map<string, string>;
+  /** How many prerequisite patches the base kernel has on its commit (0: none). */
+  prerequisites: number;
+  /** The files the prerequisites change (empty without them): the series' build must see them changed too. */
+  prerequisitesChanged: string[];
   summary: string;
 }
+
+/** The prerequisites' changed files, as the base sandbox lists them (an artifact). */
+export const PREREQUISITES_CHANGED_LIST = 'prerequisites-changed-files.txt';
 
 /** Container limits every sandbox of a job gets. */
 export function containerLimits(ctx: StageContext): Pick<ContainerSpec, 'memoryBytes' | 'cpus' | 'pids' | 'fileSizeBytes' | 'tmpBytes'> {
@@ -109,10 +120,35 @@ export async function setupStage(
   ctx.result.accel = accel;
   ctx.checkAborted();
 
-  // A suite's base results depend on the kernel (commit, config, toolchain),
-  // what all guest runs share, and the suite's own folder: not on other suites.
+  // Prerequisites: the base kernel every comparison uses is base +
+  // prerequisites, else what they change would be blamed on the series.
+  // Applied and built here, in the base sandbox, after the KVM probe (which
+  // boots the warm base's own kernel: its answer is kept for every later job
+  // on this host, so no mailed patch's kernel may decide it) and before the
+  // suites build from the base tree. make rebuilds /work/build in place, so
+  // BASE_KERNEL is the rebuilt kernel from here on.
+  let prerequisitesChanged: string[] = [];
+  let prerequisitesNote = '';
+  if (input.prerequisites !== null) {
+    const n = input.prerequisites.patches.length;
+    prerequisitesChanged = await applyPrerequisites(base, input.prerequisites, baseCommit, ctx, (t) => { ctx.stageLog('setup', t); }, PREREQUISITES_CHANGED_LIST);
+    ctx.checkAborted();
+    const built = await buildBaseWithPrerequisites(base, prerequisitesChanged, n, baseCommit, ctx);
+    ctx.checkAborted();
+    prerequisitesNote = ` + ${n} prerequisite patch(es) (${built.mode} build, ${Math.round(built.seconds)}s)`;
+  }
+
+  // A suite's base results depend on the kernel (commit and prerequisites,
+  // config, toolchain), what all guest runs share, and the suite's own
+  // folder: not on other suites. With prerequisites, baseCommit is
+  // "<commit>+prerequisites:<sha256 of their mbox>" (baseKeyCommit): base
+  // runs of the plain base and of base + prerequisites never stand for each
+  // other. Such runs come from a sandbox that built mailed prerequisite
+  // code; only jobs with byte-identical prerequisites (the same base kernel)
+  // read them.
   const guestInputs = hashInputs(settings.imagesDir, GUEST_INPUTS);
-  const keyParts = { baseCommit, fragment: input.kernelFragment, toolchain: images.toolchain, guestInputs, accel };
+  const keyCommit = baseKeyCommit(baseCommit, input.prerequisites === null ? null : prerequisitesApplied(input.prerequisites));
+  const keyParts = { baseCommit: keyCommit, fragment: input.kernelFragment, toolchain: images.toolchain, guestInputs, accel };
   const suiteVersion = (s: SuiteManifest): string => hashInputs(settings.suitesDir, [s.name]);
   const cache = new BaseRunCache(join(settings.cacheDir, 'base-runs'));
   const baseUnavailable = new Map<string, string>();
@@ -139,7 +175,9 @@ export async function setupStage(
     suiteVersion,
     cache,
     baseUnavailable,
-    summary: `warm base ${warm.key}${warm.built ? ' (built now)' : ' (cached)'}, ${accel.toUpperCase()}, base ${baseCommit.slice(0, 12)}`,
+    prerequisites: input.prerequisites?.patches.length ?? 0,
+    prerequisitesChanged,
+    summary: `warm base ${warm.key}${warm.built ? ' (built now)' : ' (cached)'}, ${accel.toUpperCase()}, base ${baseCommit.slice(0, 12)}${prerequisitesNote}`,
   };
 }
 

@@ -24,6 +24,7 @@ import { pino } from 'pino';
 import { loadCatalogs } from '../../../services/catalog/load.ts';
 import type { SuiteManifest } from '../../../services/catalog/suites.ts';
 import { loadConfig } from '../../../services/config/config.ts';
+import { NOT_RETRIED_CODES } from '../../../services/domain/errors.ts';
 import type { JobResult } from '../../../services/domain/job.ts';
 import { parseMbox } from '../../../services/domain/mbox.ts';
 import { assembleSeries } from '../../../services/domain/series.ts';
@@ -39,9 +40,6 @@ const config = loadConfig(process.env);
 const catalogs = loadCatalogs(config);
 const { deps, engine } = makeExecutorDeps(config, process.env, pino({ level: 'silent' }));
 const say = (text: string): void => { process.stderr.write(`  ${text}\n`); };
-
-/** Codes the worker does not retry (services/worker/processor.ts, NOT_RETRIED): none of these faults may end so. */
-const NOT_RETRIED = ['BASE_UNKNOWN', 'ACCEL_UNAVAILABLE', 'JOB_LIMIT'];
 
 // ---------------------------------------------------------------------------
 // boot.sh's exit contract, QEMU replaced by a script.
@@ -222,7 +220,7 @@ async function faultyJob(fault: Fault, mbox: string, suites: readonly SuiteManif
   const started = Date.now();
   say(`job ${jobId}: ${mbox}, fault ${fault ?? 'none'}`);
   const result = await runJob(
-    { jobId, tree: catalogs.trees.get('linux-7.1.y'), base: null, series, suites, kernelFragment: catalogs.kernelFragment },
+    { jobId, tree: catalogs.trees.get('linux-7.1.y'), base: null, series, prerequisites: null, suites, kernelFragment: catalogs.kernelFragment },
     tune({ ...deps, runtime: faulty }),
     (e) => { if (e.type === 'stage-end') say(`.. ${e.stage} ${e.status} in ${Math.round(e.durationMs / 1000)}s: ${e.summary.split('\n')[0] ?? ''}`); },
   );
@@ -239,7 +237,8 @@ function assertMiss(result: JobResult, stage: string, code: string, message: Reg
   assert.ok(result.error, trail);
   assert.equal(result.error.code, code, trail);
   assert.match(result.error.message, message, trail);
-  assert.ok(!NOT_RETRIED.includes(result.error.code), `${result.error.code} is retried by the worker`);
+  // The codes the worker does not retry (NOT_RETRIED_CODES): none of these faults may end so.
+  assert.ok(!NOT_RETRIED_CODES.has(result.error.code), `${result.error.code} is retried by the worker`);
   assert.ok(result.stages.every((s) => s.status !== 'FAIL'), trail);
   assert.ok(result.results.every((r) => r.status !== 'FAIL'), JSON.stringify(result.results));
   assert.deepEqual(result.buildErrors, []);

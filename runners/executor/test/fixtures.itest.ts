@@ -1,17 +1,35 @@
 /**
  * The four fixture series through `patchbay run --json` on the real Docker
  * engine, the real 7.1.8 tree and QEMU: pass, does not apply, breaks the
- * build, panics at boot. The first test pays for images and the warm base
- * (a cold kernel build); the others reuse it. Progress goes to stderr so a
- * CI log shows where the time goes.
+ * build, panics at boot; then a series with a prerequisite patch, and one
+ * whose prerequisites do not apply. The first test pays for images and the
+ * warm base (a cold kernel build); the others reuse it (incremental builds
+ * only). Progress goes to stderr so a CI log shows where the time goes.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { patchbayRun } from './patchbay-run.ts';
+import type { JobResult } from '../../../services/domain/job.ts';
+import { fixtures, patchbayRun } from './patchbay-run.ts';
 
 const HOUR = 60 * 60 * 1000;
+const BASE = '0dfbac4f4be0f380cd34673a572ab902a33a82b2';
+
+/** The recorded result.json of a job of this machine (its attempts' folders), or null. */
+function recordedResult(jobsDir: string, jobId: string): JobResult | null {
+  let attempts: string[];
+  try {
+    attempts = readdirSync(join(jobsDir, jobId)).sort();
+  } catch {
+    return null;
+  }
+  for (const a of attempts.reverse()) {
+    const file = join(jobsDir, jobId, a, 'result.json');
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as JobResult;
+  }
+  return null;
+}
 
 describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
   test('the passing series applies, builds, boots and passes smoke', { timeout: HOUR }, async () => {
@@ -80,5 +98,68 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
     assert.ok(crash.frames.includes('io_kbuf_pin_selftest') || crash.culprit === 'io_kbuf_ring_pin' || crash.frames.includes('io_kbuf_ring_pin'),
       `the call trace names the series' code: ${crash.frames.join(' <- ')}`);
     assert.deepEqual(result.results, [], 'no tests ran');
+  });
+
+  test('a series that needs a prerequisite patch passes with it, against a base that has it too', { timeout: HOUR }, async () => {
+    // fail-build-undeclared.mbox alone fails to build (IOBL_PINNED is
+    // undeclared: see above); patch 1/3 of pass-kbuf-pin.mbox declares it.
+    const { code, result } = await patchbayRun('fail-build-undeclared.mbox', ['--suite', 'smoke', '--prerequisites', join(fixtures, 'prereq-kbuf-pin-helpers.mbox')]);
+    const trail = JSON.stringify({ status: result.status, summary: result.summary, error: result.error, stages: result.stages });
+    assert.equal(result.status, 'PASS', trail);
+    assert.equal(code, 0);
+    assert.deepEqual(result.stages.map((s) => [s.stage, s.status]), [
+      ['setup', 'PASS'], ['apply', 'PASS'], ['build', 'PASS'], ['boot', 'PASS'], ['test', 'PASS'],
+    ], trail);
+    assert.equal(result.baseCommit, BASE);
+    const prerequisites = result.prerequisites;
+    assert.ok(prerequisites, 'the prerequisites are recorded');
+    assert.deepEqual(prerequisites.patches, [{ title: 'io_uring/kbuf: add buffer ring pinning/unpinning helpers', messageId: '20261120-kbuf-pin-v2-1@patchbay.invalid' }]);
+    assert.match(prerequisites.hash, /^[0-9a-f]{64}$/);
+    // No cold build anywhere: the base sandbox rebuilt its kernel with the
+    // prerequisite incrementally (in setup), the series' build is incremental.
+    assert.match(result.stages[0]?.summary ?? '', /base 0dfbac4f4be0 \+ 1 prerequisite patch\(es\) \(incremental build, \d+s\)$/, trail);
+    assert.equal(result.buildMode, 'incremental');
+    const setupLog = readFileSync(join(result.artifactsDir ?? '', 'setup.log'), 'utf8');
+    assert.match(setupLog, /^Applying: io_uring\/kbuf: add buffer ring pinning\/unpinning helpers$/m, 'the prerequisite is applied in the base sandbox');
+    assert.match(setupLog, /^\s+CC\s+io_uring\/kbuf\.o$/m, 'the base kernel is rebuilt with it');
+    assert.match(setupLog, /the base kernel is now the base with its prerequisite patches \(incremental build/);
+    assert.deepEqual(readFileSync(join(result.artifactsDir ?? '', 'prerequisites-changed-files.txt'), 'utf8').split('\n').filter(Boolean), ['io_uring/kbuf.c', 'io_uring/kbuf.h']);
+    // The series' changed files are its own; its build saw both.
+    assert.match(result.stages[1]?.summary ?? '', /^1 patch\(es\) applied on 1 prerequisite patch\(es\), 1 file\(s\) changed$/);
+    assert.deepEqual(readFileSync(join(result.artifactsDir ?? '', 'changed-files.txt'), 'utf8').split('\n').filter(Boolean), ['io_uring/kbuf.c']);
+    // Compared with the base + the prerequisite, never the plain base's runs.
+    const base = result.base;
+    assert.ok(base, 'the base comparison is recorded');
+    assert.equal(base.commit, BASE);
+    assert.equal(base.prerequisites, 1);
+    assert.equal(base.kernel, '0dfbac4f4be0 + 1 prerequisite patch');
+    const smokeBase = base.suites.find((b) => b.suite === 'smoke');
+    assert.ok(smokeBase && smokeBase.source !== 'unavailable', JSON.stringify(base));
+    if (smokeBase.source === 'cached') {
+      const from = recordedResult(dirname(dirname(result.artifactsDir ?? '')), smokeBase.jobId ?? '');
+      assert.equal(from?.prerequisites?.hash, prerequisites.hash, `the cached base run of job ${smokeBase.jobId ?? '?'} had the same prerequisites`);
+    }
+    const smoke = result.results.filter((r) => r.suite === 'smoke');
+    assert.equal(smoke.length, 6);
+    assert.ok(smoke.every((r) => r.status === 'PASS' && r.baseStatus === 'PASS' && r.comparison === 'unchanged'), JSON.stringify(smoke));
+    assert.deepEqual(result.buildErrors, []);
+    assert.deepEqual(result.crashes, []);
+  });
+
+  test('prerequisites that do not apply are MISS with PREREQUISITES_APPLY naming the patch, never FAIL', { timeout: HOUR }, async () => {
+    const { code, result } = await patchbayRun('fail-build-undeclared.mbox', ['--suite', 'smoke', '--prerequisites', join(fixtures, 'fail-apply-needs-kmbuf.mbox')]);
+    const trail = JSON.stringify({ status: result.status, summary: result.summary, error: result.error, stages: result.stages });
+    assert.equal(result.status, 'MISS', trail);
+    assert.equal(code, 1, 'MISS: the exit status of infrastructure trouble, not a verdict');
+    assert.equal(result.stage, 'setup', trail);
+    assert.equal(result.error?.code, 'PREREQUISITES_APPLY', trail);
+    assert.match(result.error.message, /^prerequisite patch 2\/2 "io_uring\/kbuf: refuse to unregister a pinned kernel-managed ring" <20261121-kmbuf-followups-v1-2@patchbay\.invalid> does not apply on the base 0dfbac4f4be0/);
+    assert.match(result.error.message, /git am said: error: /, 'git\'s own lines are quoted');
+    assert.deepEqual(result.stages.map((s) => [s.stage, s.status]), [['setup', 'MISS']], 'nothing of the series was applied or built');
+    assert.ok(result.stages.every((s) => s.status !== 'FAIL'), trail);
+    assert.deepEqual(result.results, [], 'no failing row');
+    assert.equal(result.applyFailure, null, 'no patch of the series is named');
+    assert.deepEqual(result.buildErrors, []);
+    assert.equal(result.prerequisites?.patches.length, 2);
   });
 });

@@ -12,16 +12,18 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { SuiteCatalog } from '../../../services/catalog/suites.ts';
-import { isPatchbayError } from '../../../services/domain/errors.ts';
+import { NOT_RETRIED_CODES, type PatchbayError, isPatchbayError } from '../../../services/domain/errors.ts';
 import type { JobResult } from '../../../services/domain/job.ts';
 import { parseMbox } from '../../../services/domain/mbox.ts';
+import { baseKeyCommit, prerequisitesApplied, prerequisitesFromMbox } from '../../../services/domain/prerequisites.ts';
+import { type BaseRunKeyParts, baseRunKey } from '../base-runs.ts';
 import { assembleSeries } from '../../../services/domain/series.ts';
 import type { ExecOutcome } from '../docker.ts';
 import { ScriptedContainer, fakeSandbox } from './fake-container.ts';
 import type { JobInput } from '../pipeline.ts';
 import { ArtifactsDir, type Sandbox } from '../sandbox.ts';
-import { applyStage } from '../stages/apply.ts';
-import { buildStage } from '../stages/build.ts';
+import { applyPrerequisites, applyStage } from '../stages/apply.ts';
+import { buildBaseWithPrerequisites, buildStage } from '../stages/build.ts';
 import { type ExecutorSettings, StageContext, StageOutcome } from '../stages/context.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -46,7 +48,7 @@ async function setup(c: ScriptedContainer): Promise<{ box: Sandbox; ctx: StageCo
   return { box, ctx, result };
 }
 
-const input = { series } as unknown as JobInput;
+const input = { series, prerequisites: null } as unknown as JobInput;
 const ok = (tail = ''): ExecOutcome => ({ exitCode: 0, timedOut: false, tail });
 const failed = (tail: string, exitCode = 1): ExecOutcome => ({ exitCode, timedOut: false, tail });
 
@@ -197,4 +199,125 @@ test('a suite build whose harness failed (exit 125) is MISS', async () => {
   const o = await outcomeOf(buildStage(box, ['fs/fuse/dev.c'], fuse, ctx));
   assert.deepEqual([o.kind, o.code], ['MISS', 'SUITE_BUILD_FAILED']);
   assert.match(o.message, /the harness failed, not the suite's build: suite fuse not found/);
+});
+
+// prerequisite patches
+
+const fixture = (name: string): string => readFileSync(join(root, 'fixtures', 'series', name)).toString('latin1');
+const BASE = '0dfbac4f4be0f380cd34673a572ab902a33a82b2';
+/** fail-apply-needs-kmbuf.mbox as prerequisites: its cover letter left out, two patches. */
+const twoPrerequisites = prerequisitesFromMbox(fixture('fail-apply-needs-kmbuf.mbox'));
+const withPrerequisites = { series, prerequisites: twoPrerequisites } as unknown as JobInput;
+
+/** The PatchbayError a stage throws (never a verdict against the series). */
+async function errorOf(p: Promise<unknown>): Promise<PatchbayError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(!(e instanceof StageOutcome), `a verdict against the series: ${String(e)}`);
+    assert.ok(isPatchbayError(e), String(e));
+    return e;
+  }
+  assert.fail('no error');
+}
+
+const prerequisiteFails = [
+  `Applying: ${twoPrerequisites.patches[0]?.subject.title ?? ''}`,
+  `Applying: ${twoPrerequisites.patches[1]?.subject.title ?? ''}`,
+  'error: sha1 information is lacking or useless (io_uring/kbuf.h).',
+  'error: could not build fake ancestor',
+  `Patch failed at 0002 ${twoPrerequisites.patches[1]?.subject.title ?? ''}`,
+].join('\n');
+
+test('apply: the prerequisites go in first, by a git am of their own, then the series; the changed files are the series\' own', async () => {
+  const c = new ScriptedContainer((cmd) => ok((cmd[1] ?? '').endsWith('series.mbox') ? `patchbay: applied 3 patches; 4 files changed; HEAD ${'a'.repeat(40)}\n` : ''), { 'changed-files.txt': 'io_uring/kbuf.c\n' });
+  const { box, ctx, result } = await setup(c);
+  result.baseCommit = BASE;
+  const applied = await applyStage(box, withPrerequisites, ctx);
+  assert.deepEqual(c.commands, ['apply.sh /job/in/prerequisites.mbox', 'apply.sh /job/in/series.mbox']);
+  assert.deepEqual(applied.changed, ['io_uring/kbuf.c']);
+  assert.equal(applied.headCommit, 'a'.repeat(40));
+  assert.match(applied.summary, /^3 patch\(es\) applied on 2 prerequisite patch\(es\)/);
+});
+
+test('apply: a prerequisite git fails on is PREREQUISITES_APPLY, not retried, naming it with git\'s lines; the series is not applied', async () => {
+  const c = new ScriptedContainer(() => failed(prerequisiteFails));
+  const { box, ctx, result } = await setup(c);
+  result.baseCommit = BASE;
+  const e = await errorOf(applyStage(box, withPrerequisites, ctx));
+  assert.equal(e.code, 'PREREQUISITES_APPLY');
+  assert.equal(e.retryable, false);
+  assert.ok(NOT_RETRIED_CODES.has(e.code), 'the worker does not retry it');
+  assert.match(e.message, /^prerequisite patch 2\/2 "io_uring\/kbuf: refuse to unregister a pinned kernel-managed ring" <20261121-kmbuf-followups-v1-2@patchbay\.invalid> does not apply on the base 0dfbac4f4be0/);
+  assert.match(e.message, /error: sha1 information is lacking or useless \(io_uring\/kbuf\.h\)\.; error: could not build fake ancestor$/);
+  assert.deepEqual(c.commands, ['apply.sh /job/in/prerequisites.mbox']);
+  assert.equal(result.applyFailure, null, 'the series\' apply failure stays empty: no patch of it failed');
+});
+
+test('apply: prerequisites git was killed on (no "Patch failed at") are a retryable APPLY_FAILED', async () => {
+  const { box, ctx } = await setup(new ScriptedContainer(() => failed(`Applying: ${twoPrerequisites.patches[0]?.subject.title ?? ''}\npatchbay: git am failed (exit 128)\n`)));
+  const e = await errorOf(applyPrerequisites(box, twoPrerequisites, BASE, ctx, () => undefined, 'prerequisites-changed-files.txt'));
+  assert.equal(e.code, 'APPLY_FAILED');
+  assert.equal(e.retryable, true);
+  assert.match(e.message, /prerequisite patches failed \(exit 1\) without evidence against one/);
+});
+
+test('apply: the prerequisites on the base list what they change, kept as an artifact of its own', async () => {
+  const c = new ScriptedContainer(() => ok(), { 'changed-files.txt': 'io_uring/kbuf.c\nio_uring/kbuf.h\n' });
+  const { box, ctx } = await setup(c);
+  const changed = await applyPrerequisites(box, twoPrerequisites, BASE, ctx, () => undefined, 'prerequisites-changed-files.txt');
+  assert.deepEqual(changed, ['io_uring/kbuf.c', 'io_uring/kbuf.h']);
+  assert.equal(ctx.artifacts.readText('prerequisites-changed-files.txt'), 'io_uring/kbuf.c\nio_uring/kbuf.h\n');
+});
+
+test('build: base + prerequisites that does not build (a compiler error) is PREREQUISITES_BUILD, not retried, never FAIL', async () => {
+  const c = new ScriptedContainer(() => failed('../linux/io_uring/kbuf.c:250:9: error: \'IOBL_PINNED\' undeclared (first use in this function)\n'));
+  const { box, ctx, result } = await setup(c);
+  const e = await errorOf(buildBaseWithPrerequisites(box, ['io_uring/kbuf.c'], 2, BASE, ctx));
+  assert.equal(e.code, 'PREREQUISITES_BUILD');
+  assert.equal(e.retryable, false);
+  assert.ok(NOT_RETRIED_CODES.has(e.code));
+  assert.match(e.message, /^the base 0dfbac4f4be0 with its 2 prerequisite patch\(es\) does not build, so the series cannot be tested: io_uring\/kbuf\.c:250:9: error: 'IOBL_PINNED' undeclared/);
+  assert.deepEqual(c.commands, ['build.sh'], 'an error in a file the prerequisites changed is not retried from clean');
+  assert.deepEqual(result.buildErrors, [], 'the series\' build errors stay empty');
+  assert.equal(result.buildMode, null, 'the series\' build mode is not the base\'s');
+});
+
+test('build: base + prerequisites failing without a diagnostic is a retryable BUILD_NO_DIAGNOSTIC; read-only ccache like a series build', async () => {
+  const envs: Array<Record<string, string> | undefined> = [];
+  const c = new ScriptedContainer((_cmd, opts) => { envs.push(opts.env); return failed('make: *** [Makefile:2000: io_uring] Error 2\n'); });
+  const { box, ctx } = await setup(c);
+  const e = await errorOf(buildBaseWithPrerequisites(box, ['io_uring/kbuf.c'], 1, BASE, ctx));
+  assert.equal(e.code, 'BUILD_NO_DIAGNOSTIC');
+  assert.equal(e.retryable, true);
+  assert.match(e.message, /^the build of the base 0dfbac4f4be0 with its 1 prerequisite patch\(es\) failed without/);
+  assert.equal(envs[0]?.CCACHE_READONLY, 'true');
+});
+
+test('build: base + prerequisites that touch the build system is built clean, like a series that does', async () => {
+  const c = new ScriptedContainer(() => ok());
+  const { box, ctx } = await setup(c);
+  const built = await buildBaseWithPrerequisites(box, ['io_uring/Makefile'], 1, BASE, ctx);
+  assert.equal(built.mode, 'clean');
+  assert.deepEqual(c.commands, ['build.sh clean']);
+});
+
+test('build: the series\' build counts the prerequisites\' files as changed: an error in one is the series\' (no clean retry)', async () => {
+  // The pipeline passes the prerequisites' files with the series' own; the
+  // base built with the prerequisites alone, so an error in their file now
+  // comes from the series (a header it changed, say).
+  const c = new ScriptedContainer(() => failed('../linux/io_uring/kbuf.h:20:5: error: unknown type name \'pin_t\'\n'));
+  const { box, ctx } = await setup(c);
+  const o = await outcomeOf(buildStage(box, ['io_uring/kbuf.h', 'io_uring/kbuf.c'], [], ctx));
+  assert.equal(o.kind, 'FAIL');
+  assert.deepEqual(c.commands, ['build.sh']);
+});
+
+test('base runs of the plain base and of base + prerequisites have different cache keys, and so do different prerequisites', () => {
+  const parts = (baseCommit: string): BaseRunKeyParts => ({ baseCommit, fragment: 'CONFIG_IO_URING=y\n', toolchain: 't', guestInputs: 'g', suiteVersion: 'v', suite: 'smoke', accel: 'tcg' });
+  const plain = baseRunKey(parts(baseKeyCommit(BASE, null)));
+  const helpers = baseRunKey(parts(baseKeyCommit(BASE, prerequisitesApplied(prerequisitesFromMbox(fixture('prereq-kbuf-pin-helpers.mbox'))))));
+  const kmbuf = baseRunKey(parts(baseKeyCommit(BASE, prerequisitesApplied(twoPrerequisites))));
+  assert.equal(plain, baseRunKey(parts(BASE)), 'the plain base keeps its key (and its cached runs)');
+  assert.equal(new Set([plain, helpers, kmbuf]).size, 3);
 });

@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PatchbayError } from '../../domain/errors.ts';
 import { type ComparedResult, type Comparison, formatTally } from '../../domain/compare.ts';
+import { prerequisitePatches, prerequisitesLine } from '../../domain/prerequisites.ts';
 import type { Store } from '../../store/db.ts';
 import { WATCHER_LEASE } from '../../store/lore-repo.ts';
 import { LORE_DECISIONS } from '../../store/schema.ts';
@@ -133,7 +134,8 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       ${ordered.map((t) => html`<tr class="cmp-${t.comparison}"><td>${t.suite}</td><td>${t.test}</td><td>${badge(t.status)}</td><td>${t.baseStatus === null ? html`<span class="muted">-</span>` : badge(t.baseStatus)}</td><td>${t.comparison}</td><td>${runs(t)}</td><td><pre>${t.detail}</pre></td></tr>`)}
       </tbody></table>`;
     const cmp = r?.base ?? null;
-    const baseInfo = cmp === null ? '' : html`<p id="base-comparison">Compared with the base <code>${cmp.commit.slice(0, 12)}</code>: ${cmp.suites.map((b) => html`${b.suite} ${b.source === 'cached' && b.jobId ? html`(cached from <a href="/jobs/${b.jobId}">${b.jobId}</a>)` : html`(${b.summary})`} `)}${cmp.rerun ? html`· ${cmp.rerun.tests} differing test(s) re-run ${cmp.rerun.times} time(s) on both kernels` : ''}</p>`;
+    const prerequisites = prerequisitesLine(r?.prerequisites);
+    const baseInfo = cmp === null ? '' : html`<p id="base-comparison">Compared with the base <code>${cmp.commit.slice(0, 12)}</code>${(cmp.prerequisites ?? 0) > 0 ? ` + ${prerequisitePatches(cmp.prerequisites ?? 0)}` : ''}: ${cmp.suites.map((b) => html`${b.suite} ${b.source === 'cached' && b.jobId ? html`(cached from <a href="/jobs/${b.jobId}">${b.jobId}</a>)` : html`(${b.summary})`} `)}${cmp.rerun ? html`· ${cmp.rerun.tests} differing test(s) re-run ${cmp.rerun.times} time(s) on both kernels` : ''}</p>`;
     const splats = r?.splats ?? [];
     const splatTable = splats.length === 0 ? '' : html`<h2>Kernel splats, per boot</h2>
       <table id="splats"><thead><tr><th>Splat</th><th>Fingerprint</th><th>Series boots</th><th>Base boots</th><th>Against base</th><th>Came in</th></tr></thead><tbody>
@@ -147,6 +149,7 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       <p>${series ? html`<a href="/series/${series.id}">${series.title}</a> v${series.version}` : ''} on <b>${job.tree}</b>${job.baseCommit ? html` @ <code>${job.baseCommit.slice(0, 12)}</code>${job.baseRule ? html` <span class="muted">(base: ${job.baseRule})</span>` : ''}` : ''}
         · suites ${job.suites.join(', ')}${job.accel ? ` · ${job.accel.toUpperCase()}` : ''}${job.buildMode ? ` · ${job.buildMode} build` : ''}</p>
       <p>${job.summary}</p>
+      ${prerequisites === null ? '' : html`<p id="prerequisites">Prerequisites: ${prerequisites}</p>`}
       <h2>Stages</h2>${timeline}
       <h2>Results</h2>${baseInfo}${results}
       ${splatTable}

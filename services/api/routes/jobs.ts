@@ -12,7 +12,7 @@ import { isAdmin, rateLimitKey } from '../plugins/auth.ts';
 import type { JobQueue } from '../../queue/job-queue.ts';
 import type { JobLogs, LogEntry } from '../../queue/logs.ts';
 import type { JobStatus, Store } from '../../store/db.ts';
-import { BaseComparisonView, ErrorBody, JobSummary, Paging, SplatView, Status, TestResultView, splatView, testResultView } from '../schemas.ts';
+import { BaseComparisonView, ErrorBody, JobSummary, Paging, PrerequisitesView, SplatView, Status, TestResultView, splatView, testResultView } from '../schemas.ts';
 import { jobView } from '../views.ts';
 
 export interface JobRoutesOptions {
@@ -72,6 +72,8 @@ const JobDetail = Type.Intersect([JobSummary, Type.Object({
   error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   stages: Type.Array(Type.Object({ stage: Type.String(), status: Type.String(), durationMs: Type.Integer(), summary: Type.String() })),
   results: Type.Array(TestResultView),
+  /** Patches applied on the base (of both kernels) before the series; null when none (or not recorded yet). */
+  prerequisites: Type.Union([PrerequisitesView, Type.Null()]),
   /** How the results were compared with the base kernel; null before the tests ran. */
   baseComparison: Type.Union([BaseComparisonView, Type.Null()]),
   crashes: Type.Array(Type.Object({ kind: Type.String(), title: Type.String(), fingerprint: Type.String(), culprit: Type.Union([Type.String(), Type.Null()]), frames: Type.Array(Type.String()) })),
@@ -112,6 +114,7 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
       error: job.errorCode ? { code: job.errorCode, message: job.errorMessage ?? '' } : null,
       stages: stages.map((s) => ({ stage: s.stage, status: s.status, durationMs: s.durationMs, summary: s.summary })),
       results: tests.map(testResultView),
+      prerequisites: r?.prerequisites ?? null,
       baseComparison: r?.base ?? null,
       crashes: (r?.crashes ?? []).map((c) => ({ kind: c.kind, title: c.title, fingerprint: c.fingerprint, culprit: c.culprit, frames: c.frames })),
       splats: (r?.splats ?? []).map(splatView),

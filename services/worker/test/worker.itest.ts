@@ -26,7 +26,7 @@ class MemoryStore implements WorkerStore {
   readonly jobs = new Map<string, JobRecord & { results: JobResult[]; runs: number; requeues: number }>();
   add(id: string, status = 'queued'): void {
     const series = { title: 't', version: 1, total: 1, patches: [], baseCommit: null } as unknown as Series;
-    this.jobs.set(id, { id, status, tree: 'linux', base: null, suites: ['smoke'], series, results: [], runs: 0, requeues: 0 });
+    this.jobs.set(id, { id, status, tree: 'linux', base: null, suites: ['smoke'], series, prerequisites: null, results: [], runs: 0, requeues: 0 });
   }
   private must(id: string) {
     const j = this.jobs.get(id);
