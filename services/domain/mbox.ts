@@ -452,9 +452,18 @@ function firstHeader(headers: readonly RawHeader[], name: string): string | unde
   return headers.find((h) => h.name.toLowerCase() === lower)?.value;
 }
 
+/** public-inbox's longest Message-ID (PublicInbox::MID MAX_MID_SIZE, a Xapian term limit): longer ones it cuts to this. */
+export const MESSAGE_ID_MAX = 244;
+
+/**
+ * The Message-IDs of a header as public-inbox reads them (PublicInbox::MID:
+ * what is between "<" and ">", tabs and line breaks removed, cut at
+ * MESSAGE_ID_MAX), so that an id here is the id lore files the message
+ * under, spaces, quotes and parentheses included.
+ */
 function msgIds(value: string | undefined): string[] {
   if (value === undefined) return [];
-  const ids = [...value.matchAll(/<([^<>\s]+)>/g)].map((m) => m[1] ?? '').filter((x) => x !== '');
+  const ids = [...value.matchAll(/<([^>]+)>/g)].map((m) => (m[1] ?? '').replace(/[\n\t\r]/g, '').slice(0, MESSAGE_ID_MAX)).filter((x) => x !== '');
   if (ids.length > 0) return ids;
   // A bare id without angle brackets.
   const bare = value.trim().split(/\s+/)[0] ?? '';

@@ -5,6 +5,7 @@
  * subject and the time) and takes linear time in the document, which comes
  * from the network and is capped in size by the caller.
  */
+import { MESSAGE_ID_MAX } from '../domain/mbox.ts';
 import { PatchbayError } from '../domain/errors.ts';
 
 export interface AtomEntry {
@@ -45,7 +46,12 @@ export function messageIdFromUrl(href: string, base: URL): string | null {
   } catch {
     return null;
   }
-  return /^[^\s<>]{1,250}$/.test(id) && id.includes('@') ? id : null;
+  // An id as public-inbox files it (services/domain/mbox.ts msgIds): what a
+  // sender wrote, spaces, quotes and parentheses included (such ids are
+  // fetched by their own raw URL, not a search); no control characters, at
+  // most MESSAGE_ID_MAX.
+  // eslint-disable-next-line no-control-regex
+  return id.length <= MESSAGE_ID_MAX && /^[^>\x00-\x1f\x7f]+$/.test(id) && id.includes('@') ? id : null;
 }
 
 /**

@@ -140,11 +140,20 @@ export async function fetchMessages(client: PoliteClient, inbox: URL, ids: reado
     if (body !== null) out.push(body);
   }
   for (const id of ids.filter((x) => !searchable(x))) {
-    const body = await client.request(new URL(`${encodeURIComponent(id)}/raw`, inbox), { method: 'GET', gzip: false });
-    // public-inbox serves raw as a one-message mboxrd (a From line, escaped body).
-    if (body !== null) out.push(body.toString('latin1'));
+    const body = await fetchRaw(client, inbox, id);
+    if (body !== null) out.push(body);
   }
   return out;
+}
+
+/**
+ * One message by its own raw URL, as a one-message mboxrd binary string
+ * (public-inbox escapes its body); null when the inbox has no such id.
+ * For ids a search cannot carry, or did not find.
+ */
+export async function fetchRaw(client: PoliteClient, inbox: URL, id: string): Promise<string | null> {
+  const body = await client.request(new URL(`${encodeURIComponent(id)}/raw`, inbox), { method: 'GET', gzip: false });
+  return body === null ? null : body.toString('latin1');
 }
 
 /**

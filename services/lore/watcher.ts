@@ -20,7 +20,7 @@ import type { BaseDecision } from '../intake/base.ts';
 import type { Intake } from '../intake/intake.ts';
 import type { LoreDecision, NewLoreDecision, Store, StoredMail } from '../store/db.ts';
 import { WATCHER_LEASE } from '../store/lore-repo.ts';
-import { ATOM_PAGE, PoliteClient, type Sleep, fetchMessages, fetchThread, listPage, sleep } from './client.ts';
+import { ATOM_PAGE, PoliteClient, type Sleep, fetchMessages, fetchRaw, fetchThread, listPage, sleep } from './client.ts';
 import { normalizeInbox } from './inbox.ts';
 import { type PrerequisiteOutcome, fetchPrerequisites } from './prerequisites.ts';
 
@@ -272,7 +272,16 @@ export class LoreWatcher {
         const wanted = ids.filter((id) => !seen.has(id));
         // Cross-posts: a message stored from another inbox gains this one without a fetch.
         await store.lore.addInbox(inbox.href, [...seen]);
-        const mail = await this.#withRoots(this.#parse(await fetchMessages(client, inbox, wanted), log));
+        const found = this.#parse(await fetchMessages(client, inbox, wanted), log);
+        // What the search did not find (public-inbox's m: misses some ids it
+        // lists, e.g. long ones), each by its own raw URL.
+        const got = new Set(found.map((m) => m.messageId));
+        const rest: string[] = [];
+        for (const id of wanted.filter((x) => !got.has(x))) {
+          const raw = await fetchRaw(client, inbox, id);
+          if (raw !== null) rest.push(raw);
+        }
+        const mail = await this.#withRoots([...found, ...this.#parse(rest, log)]);
         report.fetched += mail.length;
         report.added += await store.lore.addMail(inbox.href, mail);
         if (entries.length < ATOM_PAGE) break;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchbayError } from '../errors.ts';
-import { parseMailDate, parseMbox, parseMessage, splitMbox, toMboxrd } from '../mbox.ts';
+import { MESSAGE_ID_MAX, parseMailDate, parseMbox, parseMessage, splitMbox, toMboxrd } from '../mbox.ts';
 import { errorCodeOf } from './error-code.ts';
 import { GOLDEN_CASES, goldenInputs } from './golden-cases.ts';
 
@@ -322,4 +322,23 @@ test('golden qp-body: the decoded body is the patch as written', () => {
   assert.match(m.body, /\n\+\tret = write\(self->abort_fd, "1", 1\); \/\* any value aborts; the kernel ignores the written data \*\/\n/);
   assert.match(m.body, /Tested on a caf\u00e9's wifi/);
   assert.match(m.body, /\n-- \n2\.47\.3\n$/);
+});
+
+test('Message-IDs are read as public-inbox files them: spaces, quotes and parentheses kept, line breaks dropped, cut at 244', () => {
+  const long = `${'y'.repeat(300)}@example.org`;
+  const m = parseMessage([
+    'From: A <a@example.org>',
+    'Subject: [PATCH] odd ids',
+    'Message-ID: <"quoted cover"@example.org>',
+    'In-Reply-To: <a(b)OR m:c@example.org> (a comment)',
+    'References: <first@example.org>',
+    ` <${long}>`,
+    '',
+    'body',
+    '',
+  ].join('\n'));
+  assert.equal(m.messageId, '"quoted cover"@example.org');
+  assert.equal(m.inReplyTo, 'a(b)OR m:c@example.org');
+  assert.deepEqual(m.references, ['first@example.org', long.slice(0, MESSAGE_ID_MAX), 'a(b)OR m:c@example.org']);
+  assert.equal(MESSAGE_ID_MAX, 244);
 });

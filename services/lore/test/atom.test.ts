@@ -39,9 +39,14 @@ describe('messageIdFromUrl', () => {
     assert.equal(messageIdFromUrl('/io-uring/m@x.org/', inbox), 'm@x.org');
   });
   it('refuses links outside the inbox, to another origin, deeper paths and non-ids', () => {
-    for (const href of ['http://127.0.0.1:9999/other/m@x.org/', 'http://example.org/io-uring/m@x.org/', 'http://127.0.0.1:9999/io-uring/m@x.org/T/', 'http://127.0.0.1:9999/io-uring/nodomain/', 'http://127.0.0.1:9999/io-uring/%E0%A4%A@x/']) {
+    for (const href of ['http://127.0.0.1:9999/other/m@x.org/', 'http://example.org/io-uring/m@x.org/', 'http://127.0.0.1:9999/io-uring/m@x.org/T/', 'http://127.0.0.1:9999/io-uring/nodomain/', 'http://127.0.0.1:9999/io-uring/%E0%A4%A@x/', 'http://127.0.0.1:9999/io-uring/a%0Ab@x/', 'http://127.0.0.1:9999/io-uring/a%3E@x/', `http://127.0.0.1:9999/io-uring/${'x'.repeat(243)}@x/`]) {
       assert.equal(messageIdFromUrl(href, inbox), null, href);
     }
+  });
+
+  it('takes the ids senders write that the search syntax cannot carry: spaces, quotes, parentheses', () => {
+    assert.equal(messageIdFromUrl('http://127.0.0.1:9999/io-uring/%22quoted%20cover%22@example.org/', inbox), '"quoted cover"@example.org');
+    assert.equal(messageIdFromUrl('http://127.0.0.1:9999/io-uring/a(b)OR%20m:c@example.org/', inbox), 'a(b)OR m:c@example.org');
   });
 });
 

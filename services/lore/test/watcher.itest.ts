@@ -327,6 +327,21 @@ describe('lore watcher', { timeout: 20 * 60_000 }, () => {
     });
   }
 
+  it('mail with Message-IDs the search syntax cannot carry (spaces, quotes, parentheses, a leading dash, search words, 232 bytes) is fetched one by one and its series queued', async () => {
+    const mails = makeSeries(tree, { id: 'odd-ids', title: 'io_uring: odd message ids', files: ['io_uring/kbuf.c', 'io_uring/rsrc.c', 'fs/fuse/dev.c'], cover: true, seed: 60 });
+    const odd = ['"quoted cover"@example.org', 'a(b)OR m:c@example.org', '-leading.dash@example.org', `${'x'.repeat(220)}@example.org`];
+    let text = mails.map((m) => m.raw.toString('utf8'));
+    mails.forEach((m, i) => {
+      const to = odd[i];
+      if (to !== undefined) text = text.map((t) => t.split(`<${m.messageId}>`).join(`<${to}>`));
+    });
+    const hostile = mails.map((m, i) => ({ ...m, messageId: odd[i] ?? m.messageId, raw: Buffer.from(text[i] ?? '', 'utf8') }));
+    deliver(hostile);
+    const d = await oneDecision(newWatcher(), odd[0] ?? '');
+    assert.equal(d.decision, 'queued', d.reason);
+    assert.deepEqual((await store.series.patches(d.seriesId ?? '')).map((p) => p.messageId), odd.slice(1));
+  });
+
   it('loses none of a burst of 500 messages between two polls, and a poll cut short resumes where it stopped', async () => {
     const burst = Array.from({ length: 500 }, (_, i) => makeDiscussion(`burst-${i}`, `burst message ${i}`, `message ${i} of a burst`));
     deliver(burst);
