@@ -1,7 +1,7 @@
 /** The worker's view of the store (WorkerStore) over the repositories. */
 import { PatchbayError } from '../domain/errors.ts';
 import { parseMessage } from '../domain/mbox.ts';
-import { assembleSeries } from '../domain/series.ts';
+import { type Series, assembleSeries, prerequisiteSeries } from '../domain/series.ts';
 import type { Store } from '../store/db.ts';
 import type { JobRecord, WorkerStore } from './processor.ts';
 
@@ -16,7 +16,14 @@ export function workerStore(store: Store): WorkerStore {
       // The series as it was submitted: its messages, reassembled by the same rules.
       const messages = (cover ? [cover, ...patches] : patches).map((p) => parseMessage(p.raw.toString('latin1')));
       const series = assembleSeries(messages, { version: record.version });
-      return { id: job.id, status: job.status, tree: job.tree, base: job.base, suites: job.suites, series: { ...series, baseCommit: record.baseCommit }, prerequisites: null };
+      // Prerequisites are patches from anywhere, in the order they were named: read as such, not as a series.
+      let prerequisites: Series | null = null;
+      if (job.prerequisitesId !== null) {
+        const pre = await store.series.patches(job.prerequisitesId);
+        if (pre.length === 0) throw new PatchbayError('SERIES_MISSING', `job ${jobId}: its prerequisites ${job.prerequisitesId} are not in the database`);
+        prerequisites = prerequisiteSeries(pre.map((p) => parseMessage(p.raw.toString('latin1'))));
+      }
+      return { id: job.id, status: job.status, tree: job.tree, base: job.base, suites: job.suites, series: { ...series, baseCommit: record.baseCommit }, prerequisites };
     },
     async markRunning(jobId, worker) {
       await store.jobs.markRunning(jobId, { worker });

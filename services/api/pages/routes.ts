@@ -150,6 +150,7 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
         · suites ${job.suites.join(', ')}${job.accel ? ` · ${job.accel.toUpperCase()}` : ''}${job.buildMode ? ` · ${job.buildMode} build` : ''}</p>
       <p>${job.summary}</p>
       ${prerequisites === null ? '' : html`<p id="prerequisites">Prerequisites: ${prerequisites}</p>`}
+      ${job.prerequisitesId === null ? '' : html`<p id="prerequisite-series">Applied on the base first: <a href="/series/${job.prerequisitesId}">its prerequisite patches</a></p>`}
       <h2>Stages</h2>${timeline}
       <h2>Results</h2>${baseInfo}${results}
       ${splatTable}

@@ -66,6 +66,7 @@ const JobDetail = Type.Intersect([JobSummary, Type.Object({
   baseCommit: Type.Union([Type.String(), Type.Null()]),
   /** The rule that picked the base: requested, base-commit, blob-guess, tree-map (the watcher's), tree-ref (the executor's guess). */
   baseRule: Type.Union([Type.String(), Type.Null()]),
+  prerequisitesId: Type.Union([Type.String(), Type.Null()], { description: 'The series of prerequisite patches applied before this one (GET /api/v1/series/{id}); null: none.' }),
   headCommit: Type.Union([Type.String(), Type.Null()]),
   accel: Type.Union([Type.String(), Type.Null()]),
   buildMode: Type.Union([Type.String(), Type.Null()]),
@@ -108,6 +109,7 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
       attempts: job.attempts,
       baseCommit: job.baseCommit,
       baseRule: job.baseRule,
+      prerequisitesId: job.prerequisitesId,
       headCommit: job.headCommit,
       accel: job.accel,
       buildMode: job.buildMode,

@@ -28,6 +28,7 @@ import { JobQueue } from '../../queue/job-queue.ts';
 import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { openDatabase, type LoreDecision, type Store } from '../../store/db.ts';
 import { LoreWatcher, type LoreConfig } from '../watcher.ts';
+import { workerStore } from '../../worker/store-adapter.ts';
 import { apiHarness } from '../../api/test/harness.ts';
 import { type PublicInbox, startPublicInbox } from './public-inbox-server.ts';
 import { type Mail, type TestTree, makeDiscussion, makeReply, makeSeries, makeTestTree, reencode } from './traffic.ts';
@@ -217,6 +218,10 @@ describe('lore watcher', { timeout: 20 * 60_000 }, () => {
     assert.equal(onB.base, tree.tip);
     assert.match(onB.reason, /2 prerequisite patches found by patch-id/);
     assert.deepEqual(await patchesOf(onB.jobId), aPatches, 'A\'s patches, in order, found in the other inbox');
+    // What a worker hands the executor: the series, and A's patches to apply first.
+    const input = await workerStore(store).load(onB.jobId ?? '');
+    assert.deepEqual(input?.prerequisites?.patches.map((p) => p.message.subject), aPatches);
+    assert.deepEqual(input.series.patches.map((p) => p.message.messageId), b.map((m) => m.messageId));
 
     const onC = await oneDecision(w, c[0]?.messageId ?? '');
     assert.equal(onC.decision, 'queued', onC.reason);
