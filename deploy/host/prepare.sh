@@ -57,6 +57,7 @@ packages=(
   postgresql # the store's tests run a throwaway server
   chromium # the pages' tests drive a headless browser
   public-inbox libsearch-xapian-perl # a lore stand-in on loopback for the tests
+  b4 # the series rules are checked against it (services/domain/test/b4-crosscheck.itest.ts)
 )
 missing=()
 for p in "${packages[@]}"; do

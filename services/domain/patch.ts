@@ -3,6 +3,7 @@
  * trailers (Signed-off-by:, Reviewed-by: ...). Works on the decoded body
  * text of one message.
  */
+import { createHash } from 'node:crypto';
 import { TextDecoder, TextEncoder } from 'node:util';
 
 export interface FileChange {
@@ -257,6 +258,75 @@ export function patchProblems(files: readonly FileChange[]): PatchProblem[] {
     }
   }
   return problems;
+}
+
+/**
+ * What a patch changes, as `git patch-id --stable` sees it (b4 compares
+ * revisions' patches by it): each file's ---/+++ lines and hunk lines with
+ * all whitespace taken out, without the commit message, the diffstat, index
+ * and mode lines, hunk line numbers or what follows the last hunk; files in
+ * any order. Equal for the same change sent again (rebased, reworded,
+ * renumbered); not git's own id, only ever compared with another patchId.
+ * Null when the body holds no diff. Linear in the body's length.
+ */
+export function patchId(body: string): string | null {
+  const lines = body.replace(/\r\n/g, '\n').split('\n');
+  const files: string[] = [];
+  let current: string[] | null = null;
+  /** The current file came from a "diff --git" line and has not had its ---/+++ yet. */
+  let gitHeader = false;
+  let oldLeft = 0;
+  let newLeft = 0;
+  const flush = (): void => {
+    if (current !== null && current.length > 0) files.push(createHash('sha256').update(current.join('\n')).digest('hex'));
+    current = null;
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    if (current !== null && (oldLeft > 0 || newLeft > 0)) {
+      const c = line[0];
+      if (line === '' || c === ' ' || (c === '-' && oldLeft > 0) || (c === '+' && newLeft > 0) || c === '\\') {
+        if (c !== '+' && c !== '\\') oldLeft--;
+        if (c !== '-' && c !== '\\') newLeft--;
+        current.push(line.replace(/\s+/g, ''));
+        continue;
+      }
+      oldLeft = 0;
+      newLeft = 0;
+    }
+    if (line.startsWith('diff --git ')) {
+      flush();
+      current = [];
+      gitHeader = true;
+      continue;
+    }
+    if (line.startsWith('--- ') && lines[i + 1]?.startsWith('+++ ') === true) {
+      // A plain unified diff's file starts here; a git diff's was started by its "diff --git" line.
+      if (current === null || !gitHeader) {
+        flush();
+        current = [];
+      }
+      gitHeader = false;
+      current.push(line.replace(/\s+/g, ''), (lines[i + 1] ?? '').replace(/\s+/g, ''));
+      i++;
+      continue;
+    }
+    const hunk = current === null ? null : HUNK_RE.exec(line);
+    if (hunk !== null && current !== null) {
+      oldLeft = hunk[1] === undefined ? 1 : Number(hunk[1]);
+      newLeft = hunk[2] === undefined ? 1 : Number(hunk[2]);
+      gitHeader = false;
+      current.push('@@');
+      continue;
+    }
+    // A git diff's header lines that say what changes without a hunk.
+    if (current !== null && /^(?:rename|copy) (?:from|to) |^(?:new|deleted) file mode |^GIT binary patch$|^Binary files /.test(line)) {
+      current.push(line.replace(/\s+/g, ''));
+    }
+  }
+  flush();
+  if (files.length === 0) return null;
+  return createHash('sha256').update(files.sort().join('\n')).digest('hex');
 }
 
 // ---------------------------------------------------------------------------

@@ -2,9 +2,12 @@
  * Step 5: the trailers replies give (b4's get_series, its follow-ups loop):
  * each reply is walked up its thread to the patch or cover letter it
  * answers; a reply to the cover letter gives its trailers to every patch; a
- * person trailer counts only from that person.
+ * reply to a patch of another revision gives its trailers to the patch that
+ * makes the same change (b4's trailer_map, "carry over trailers from
+ * previous series if patch/metadata did not change"); a person trailer
+ * counts only from that person.
  */
-import { parseFollowupTrailers, trailerEmail, type Trailer } from '../patch.ts';
+import { parseFollowupTrailers, patchId, trailerEmail, type Trailer } from '../patch.ts';
 import { SERIES_MAX_REPLY_TRAILERS, type MessageNode, type SeriesPatch } from './model.ts';
 import { byId, plural } from './util.ts';
 
@@ -64,8 +67,11 @@ export interface GatheredTrailers {
  * each reply's in the order they were sent (the same whatever order the
  * mbox holds them in), without repeats, at most SERIES_MAX_REPLY_TRAILERS
  * from replies. `aliases` maps the Message-ID of every mail that stands for
- * a counter (a duplicate not taken, a reroll's older patch) to it. Time
- * linear in the replies and their trailers (but for sorting them by date).
+ * a counter (a duplicate not taken, a reroll's older patch) to it. A reply
+ * to any other patch mail in the pile (an older revision's) counts for the
+ * patches whose diff is the same change (patchId: git patch-id --stable's
+ * view, which b4 compares by). Time linear in the replies, their trailers
+ * and the patches' size (but for sorting the replies by date).
  */
 export function gatherTrailers(
   nodes: readonly MessageNode[],
@@ -113,6 +119,30 @@ export function gatherTrailers(
   let open = lists.map((_, i) => i);
 
   const answerOf = replyTargets();
+  // The patches of this series by the change they make, computed once, the
+  // first time a reply answers a patch mail that is not one of them.
+  let byChange: Map<string, number[]> | null = null;
+  const changeOf = new Map<MessageNode, number[]>();
+  const sameChange = (target: MessageNode): number[] => {
+    if (target.kind !== 'patch' || target.files.length === 0) return [];
+    if (byChange === null) {
+      byChange = new Map();
+      patches.forEach((p, i) => {
+        const id = patchId(p.message.body);
+        if (id === null || byChange === null) return;
+        const list = byChange.get(id);
+        if (list === undefined) byChange.set(id, [i]);
+        else list.push(i);
+      });
+    }
+    let found = changeOf.get(target);
+    if (found === undefined) {
+      const id = patchId(target.msg.body);
+      found = id === null ? [] : (byChange.get(id) ?? []);
+      changeOf.set(target, found);
+    }
+    return found;
+  };
   const replies = nodes
     .filter((n) => n.kind === 'reply')
     .sort(
@@ -128,8 +158,10 @@ export function gatherTrailers(
     }
     const target = answerOf(node);
     const toAll = target !== undefined && target.msg.messageId === opts.coverId;
-    const one = target === undefined || toAll ? undefined : index.get(target.msg.messageId);
-    if (!toAll && one === undefined) {
+    const own = target === undefined || toAll ? undefined : index.get(target.msg.messageId);
+    // Else a review of the same change in another revision: b4 carries it over.
+    const to = own !== undefined ? [own] : target !== undefined && !toAll ? sameChange(target) : [];
+    if (!toAll && to.length === 0) {
       ignoredReplies++;
       continue;
     }
@@ -147,8 +179,8 @@ export function gatherTrailers(
         }
       }
       const key = trailerKey(t);
-      if (one !== undefined) {
-        if (give(one, t, key)) added = true;
+      if (!toAll) {
+        for (const i of to) if (give(i, t, key)) added = true;
         continue;
       }
       if (givenToAll.has(key)) continue;

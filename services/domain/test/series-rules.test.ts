@@ -145,6 +145,30 @@ test('partial reroll: trailers given to the older patches carry over; those on t
   assert.deepEqual(s.patches.map((p) => p.trailers.length), [2, 1]);
 });
 
+test('a review of another revision counts for the patch that makes the same change (b4: trailer_map, by patch id)', () => {
+  const v1 = series(2);
+  const cal = { From: 'Cal Sander <cal@example.net>' };
+  const on1 = mail('Re: [PATCH 1/2] x', 'Reviewed-by: Cal Sander <cal@example.net>\n', { ...cal, ...replyTo(v1[1] as MailMessage, v1[0]) });
+  const on2 = mail('Re: [PATCH 2/2] x', 'Reviewed-by: Cal Sander <cal@example.net>\n', { ...cal, ...replyTo(v1[2] as MailMessage, v1[0]) });
+  const stranger = mail('Re: [PATCH 1/2] x', 'Acked-by: Jens Axle <axle@example.org>\n', { ...cal, ...replyTo(v1[1] as MailMessage, v1[0]) });
+  // v2, a thread of its own: 1/2 reworded and at other line numbers (the same change), 2/2 changed.
+  const cover = mail('[PATCH v2 0/2] io_uring/kbuf: pinning', 'v2: 2/2 reworked.\n\n a.c | 1 +\n 1 file changed, 1 insertion(+)\n');
+  const same = diff('f1.c', 'v1').replace('Signed-off-by', 'Reworded.\n\nSigned-off-by').replace('@@ -1 +1 @@', '@@ -7 +7 @@');
+  const p1 = mail('[PATCH v2 1/2] io_uring/kbuf: pinning, step 1', same, replyTo(cover));
+  const p2 = mail('[PATCH v2 2/2] io_uring/kbuf: pinning, step 2', diff('f2.c', 'v2'), replyTo(cover));
+  const s = assembleSeries([...v1, on1, on2, stranger, cover, p1, p2]);
+  assert.equal(s.version, 2);
+  assert.deepEqual(s.patches.map((p) => p.trailers.map((t) => `${t.name}: ${t.value}`)), [
+    ['Signed-off-by: Joan Kestrel <joan@example.com>', 'Reviewed-by: Cal Sander <cal@example.net>'],
+    ['Signed-off-by: Joan Kestrel <joan@example.com>'],
+  ]);
+  // A trailer naming someone else is refused there as anywhere; the review of the old 2/2 reviewed another change.
+  assert.deepEqual(s.problems.filter((p) => p.startsWith('ignored')), [
+    'ignored "Acked-by: Jens Axle <axle@example.org>" in a reply from cal@example.net: it names someone else',
+    'ignored 2 replies',
+  ]);
+});
+
 test('partial reroll: checkCompleteness says where each patch came from', () => {
   const v1 = series(2);
   const v2p1 = mail('[PATCH v2 1/2] x', diff('f1.c', 'v2'), replyTo(v1[1] as MailMessage, v1[0]));

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchbayError } from '../errors.ts';
 import { parseMbox, parseMessage, type MailMessage } from '../mbox.ts';
-import { diffFiles, parseFollowupTrailers, parseTrailers, patchProblems, type FileChange } from '../patch.ts';
+import { diffFiles, parseFollowupTrailers, parseTrailers, patchId, patchProblems, type FileChange } from '../patch.ts';
 import { assembleSeries, prerequisiteSeries, seriesMbox, type Series } from '../series.ts';
 import { errorCodeOf } from './error-code.ts';
 import { assertGolden, GOLDEN_CASES, goldenInputs } from './golden-cases.ts';
@@ -444,6 +444,24 @@ test('parseTrailers: prose with colons is not a trailer block', () => {
 
 test('parseTrailers: a diff without "---" ends the message too', () => {
   assert.deepEqual(tr('x\n\nSigned-off-by: A <a@example.com>\ndiff --git a/a b/a\n--- a/a\n+++ b/a\n'), ['Signed-off-by: A <a@example.com>']);
+});
+
+test('patchId: the change, as git patch-id --stable sees it: not the message, diffstat, line numbers, whitespace or file order', () => {
+  const file = (path: string, at: number, line: string): string =>
+    `diff --git a/${path} b/${path}\nindex 1a2b3c4..5d6e7f8 100644\n--- a/${path}\n+++ b/${path}\n@@ -${at},2 +${at},2 @@\n ctx\n-old\n+${line}\n`;
+  const mail = (message: string, files: string[], stat = ''): string => `${message}\n\nSigned-off-by: A <a@example.com>\n---\n${stat}\n${files.join('')}-- \n2.47.3\n`;
+  const base = patchId(mail('Add x.', [file('a.c', 10, 'new'), file('b.c', 3, 'b')]));
+  assert.match(base ?? '', /^[0-9a-f]{64}$/);
+  assert.equal(patchId(mail('Add x, reworded.\n\nv2: rebased', [file('a.c', 40, 'new'), file('b.c', 9, 'b')], ' a.c | 2 +-\n b.c | 2 +-\n')), base);
+  assert.equal(patchId(mail('Add x.', [file('b.c', 3, 'b'), file('a.c', 10, 'new')])), base, 'files in another order');
+  assert.equal(patchId(mail('Add x.', [file('a.c', 10, 'new ').replace('+new ', '+ new'), file('b.c', 3, 'b')])), base, 'whitespace');
+  assert.equal(patchId(mail('Add x.', [file('a.c', 10, 'new').replace('\nindex 1a2b3c4..5d6e7f8 100644', '\nindex 0000000..1111111 100644'), file('b.c', 3, 'b')])), base, 'index lines');
+  assert.notEqual(patchId(mail('Add x.', [file('a.c', 10, 'newer'), file('b.c', 3, 'b')])), base, 'another change');
+  assert.notEqual(patchId(mail('Add x.', [file('c.c', 10, 'new'), file('b.c', 3, 'b')])), base, 'another file');
+  assert.notEqual(patchId(mail('Add x.', [file('a.c', 10, 'new')])), base, 'a file less');
+  // The signature after the last hunk is not part of it.
+  assert.equal(patchId(mail('Add x.', [file('a.c', 10, 'new'), file('b.c', 3, 'b')]).replace('2.47.3', '2.51.0')), base);
+  assert.equal(patchId('No diff here.\n\nSigned-off-by: A <a@example.com>\n'), null);
 });
 
 test('parseFollowupTrailers: b4\'s follow-up rules', () => {
