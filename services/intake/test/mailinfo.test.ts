@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { PatchbayError } from '../../domain/errors.ts';
 import { parseMbox } from '../../domain/mbox.ts';
 import type { FileChange } from '../../domain/patch.ts';
@@ -17,6 +17,12 @@ import { assembleSeries, type Series } from '../../domain/series.ts';
 import { checkWithGit, patchIdsWithGit } from '../mailinfo.ts';
 
 const GOLDEN = join(import.meta.dirname, '..', '..', 'domain', 'test', 'golden', 'mbox');
+// git's temporary folders go to a folder of this file's own (os.tmpdir()
+// reads TMPDIR on each call), so that "none is left" counts only these
+// tests' folders, whatever else runs on the machine meanwhile.
+const ownTmp = mkdtempSync(join(tmpdir(), 'patchbay-mailinfo-test-'));
+process.env.TMPDIR = ownTmp;
+after(() => { rmSync(ownTmp, { recursive: true, force: true }); });
 const OPTS = { timeoutMs: 30_000, maxBytes: 64 * 1024 * 1024 };
 
 function golden(name: string): Series {
