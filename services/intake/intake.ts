@@ -10,7 +10,8 @@ import type { SuiteCatalog, SuiteManifest } from '../catalog/suites.ts';
 import type { TreeCatalog } from '../catalog/trees.ts';
 import { PatchbayError } from '../domain/errors.ts';
 import { parseMbox } from '../domain/mbox.ts';
-import { type Series, assembleSeries, prerequisiteSeries, seriesPaths } from '../domain/series.ts';
+import { prerequisitesFromMbox } from '../domain/prerequisites.ts';
+import { type Series, assembleSeries, seriesPaths } from '../domain/series.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import { REDIS_FULL_MESSAGE, isRedisFull } from '../queue/redis.ts';
 import { type Job, type SeriesRecord, type SeriesSource, type Store, jobIdempotencyKey, seriesContentHash } from '../store/db.ts';
@@ -100,7 +101,7 @@ export class Intake {
     const pre = req.prerequisites ?? null;
     if (pre === null) return { ...checked, prerequisites: null };
     // Prerequisites are mail from the list too: git's reading decides their files and path checks.
-    const prerequisites = await checkWithGit(prerequisiteSeries(parseMbox(pre)), { timeoutMs: MAILINFO_TIMEOUT_MS, maxBytes: Math.min(4 * pre.length, MAILINFO_MAX_BYTES) });
+    const prerequisites = await checkWithGit(prerequisitesFromMbox(pre), { timeoutMs: MAILINFO_TIMEOUT_MS, maxBytes: Math.min(4 * pre.length, MAILINFO_MAX_BYTES) });
     return { ...checked, prerequisites };
   }
 

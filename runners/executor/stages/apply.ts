@@ -12,10 +12,10 @@
  * PREREQUISITES_APPLY (not retried: the same patches fail again), and the
  * series' changed files are what its own patches change on top of them.
  */
-import { applyEvidence, parseGitAmFailure } from '../../../services/domain/build.ts';
+import { type ApplyFailure, applyEvidence, parseGitAmFailure } from '../../../services/domain/build.ts';
 import { PatchbayError } from '../../../services/domain/errors.ts';
 import { prerequisitesMbox } from '../../../services/domain/prerequisites.ts';
-import { type Series, seriesMbox } from '../../../services/domain/series.ts';
+import { type Series, type SeriesPatch, seriesMbox } from '../../../services/domain/series.ts';
 import type { ExecOutcome } from '../docker.ts';
 import type { JobInput } from '../pipeline.ts';
 import { JOB_IN, JOB_OUT, type Sandbox } from '../sandbox.ts';
@@ -72,18 +72,32 @@ async function changedFiles(box: Sandbox, ctx: StageContext, name: string): Prom
  * series' fault. Without it (git killed, a full disk): APPLY_FAILED, retried.
  */
 export function prerequisitesApplyError(applied: ExecOutcome, prerequisites: Series, baseCommit: string): PatchbayError {
-  const failure = parseGitAmFailure(applied.tail);
-  const evidence = applyEvidence(applied.tail, failure);
-  const patch = failure.patchIndex !== null ? prerequisites.patches[failure.patchIndex - 1] : undefined;
-  if (!evidence.blame || !patch) {
-    const why = evidence.blame ? `git named patch ${failure.patchIndex ?? '?'}, which the prerequisites do not have` : evidence.reason;
-    return new PatchbayError('APPLY_FAILED', `git am of the prerequisite patches failed (exit ${applied.exitCode}) without evidence against one: ${why}: ${lastLines(applied.tail, 3)}`, { retryable: true });
-  }
+  const named = patchGitNamed(applied, prerequisites.patches, { am: 'git am of the prerequisite patches', against: 'one', lacking: 'the prerequisites do not have' });
+  if (named instanceof PatchbayError) return named;
+  const { failure, patch } = named;
   const which = `prerequisite patch ${patch.counter}/${prerequisites.patches.length} "${patch.subject.title}" <${patch.message.messageId}>`;
   return new PatchbayError('PREREQUISITES_APPLY', `${which} does not apply on the base ${baseCommit.slice(0, 12)}, so the series cannot be tested; git am said: ${failure.messages.slice(0, 8).join('; ')}`, {
     retryable: false,
     details: { patchIndex: failure.patchIndex, title: patch.subject.title, messageId: patch.message.messageId, messages: failure.messages },
   });
+}
+
+/**
+ * The patch of `patches` git am's failure names, with the failure; or,
+ * without git's evidence against one of them (git killed, a full disk, a
+ * number they do not have), a retryable APPLY_FAILED: never anyone's fault.
+ */
+function patchGitNamed(
+  applied: ExecOutcome,
+  patches: readonly SeriesPatch[],
+  say: { am: string; against: string; lacking: string },
+): { failure: ApplyFailure; patch: SeriesPatch } | PatchbayError {
+  const failure = parseGitAmFailure(applied.tail);
+  const evidence = applyEvidence(applied.tail, failure);
+  const patch = failure.patchIndex !== null ? patches[failure.patchIndex - 1] : undefined;
+  if (evidence.blame && patch) return { failure, patch };
+  const why = evidence.blame ? `git named patch ${failure.patchIndex ?? '?'}, which ${say.lacking}` : evidence.reason;
+  return new PatchbayError('APPLY_FAILED', `${say.am} failed (exit ${applied.exitCode}) without evidence against ${say.against}: ${why}: ${lastLines(applied.tail, 3)}`, { retryable: true });
 }
 
 /**
@@ -111,14 +125,10 @@ export async function applyStage(box: Sandbox, input: JobInput, ctx: StageContex
   if (input.prerequisites !== null) await applyPrerequisites(box, input.prerequisites, ctx.result.baseCommit ?? '?', ctx, log, null);
   const applied = await gitAm(box, 'series.mbox', Buffer.from(seriesMbox(input.series), 'latin1'), ctx, log, '');
   if (applied.exitCode !== 0) {
-    const failure = parseGitAmFailure(applied.tail);
-    const evidence = applyEvidence(applied.tail, failure);
-    const patch = failure.patchIndex !== null ? input.series.patches[failure.patchIndex - 1] : undefined;
-    if (!evidence.blame || !patch) {
-      // Not evidence against the series: retried, never mailed.
-      const why = evidence.blame ? `git named patch ${failure.patchIndex ?? '?'}, which the series does not have` : evidence.reason;
-      throw new PatchbayError('APPLY_FAILED', `git am failed (exit ${applied.exitCode}) without evidence against a patch: ${why}: ${lastLines(applied.tail, 3)}`, { retryable: true });
-    }
+    // Without evidence against the series: retried, never mailed.
+    const named = patchGitNamed(applied, input.series.patches, { am: 'git am', against: 'a patch', lacking: 'the series does not have' });
+    if (named instanceof PatchbayError) throw named;
+    const { failure, patch } = named;
     ctx.result.applyFailure = failure;
     const which = `patch ${patch.counter}/${input.series.total} "${patch.subject.title}"`;
     throw new StageOutcome('FAIL', `${which} does not apply: ${failure.messages.slice(0, 3).join('; ')}`);
