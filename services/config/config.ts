@@ -151,6 +151,44 @@ export const ConfigSchema = Type.Object({
     /** How many commits of each tree's ref the blob-id guess of a base walks. */
     baseHistoryDepth: Type.Integer({ minimum: 1, maximum: 100_000 }),
   }),
+  /**
+   * Mail reports (services/reporter/README.md): who the robot is, where
+   * dry-run mail goes, the SMTP relay, how the sender retries, and the
+   * per-inbox policy file.
+   */
+  report: Type.Object({
+    /** Whether `serve --role all` runs the reporter (`--role reporter` always does). */
+    enabled: Type.Boolean(),
+    /** deploy/report-policy.json unless PATCHBAY_REPORT_POLICY. */
+    policyFile: Type.String({ minLength: 1 }),
+    /** The robot's From (and Reported-by:). */
+    fromName: Type.String({ minLength: 1, maxLength: 100 }),
+    fromAddress: Type.String({ pattern: '^[^\\s<>"(),;:@]+@[^\\s<>"(),;:@]+$' }),
+    /** The domain of every report's Message-ID. */
+    messageIdDomain: Type.String({ pattern: '^[a-zA-Z0-9.-]+$' }),
+    /** The dashboard's public address: job links in reports. */
+    publicUrl: Type.String({ pattern: '^https?://' }),
+    /** Dry-run mail: one .eml per report. */
+    outboxDir: Type.String({ minLength: 1 }),
+    /**
+     * smtp://[user:password@]host[:port] (STARTTLS when offered, required
+     * with requireTls) or smtps:// (TLS from the start); null: nothing is
+     * sent, every report is written to outboxDir whatever its policy.
+     */
+    smtpUrl: Type.Union([Type.String({ pattern: '^smtps?://' }), Type.Null()]),
+    /** Refuse to send without TLS (STARTTLS or smtps). */
+    requireTls: Type.Boolean(),
+    /** A PEM file of CAs to trust for the relay's certificate (a private relay); null: the system's. */
+    smtpCaFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    pollIntervalMs: Type.Integer({ minimum: 50 }),
+    /** A claimed report not marked sent within this long is in doubt (its sender died). */
+    claimSeconds: Type.Integer({ minimum: 1 }),
+    /** How long a report in doubt is looked for in the list's archive before it is sent again. */
+    archiveWaitSeconds: Type.Integer({ minimum: 0 }),
+    maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
+    backoffBaseMs: Type.Integer({ minimum: 1 }),
+    backoffMaxMs: Type.Integer({ minimum: 1 }),
+  }),
   /** The CLI as a client of a running service. */
   client: Type.Object({
     server: Type.String({ pattern: '^https?://' }),
@@ -237,6 +275,7 @@ export function loadConfig(env: Env = {}): Config {
   const home = env.HOME ?? homedir();
   const cacheDir = resolve(env.PATCHBAY_CACHE ?? join(env.XDG_CACHE_HOME ?? join(home, '.cache'), 'patchbay'));
   const repoRoot = resolve(env.PATCHBAY_REPO_ROOT ?? REPO_ROOT);
+  const dataDir = resolve(env.PATCHBAY_DATA ?? join(env.XDG_DATA_HOME ?? join(home, '.local', 'share'), 'patchbay'));
   const config = {
     cacheDir,
     mirrorsDir: resolve(env.PATCHBAY_MIRRORS ?? join(cacheDir, 'trees')),
@@ -272,7 +311,7 @@ export function loadConfig(env: Env = {}): Config {
       artifactLimitBytes: int(env, 'PATCHBAY_ARTIFACT_LIMIT_MB', 256) * 1024 * 1024,
     },
     databaseUrl: env.DATABASE_URL === undefined || env.DATABASE_URL === '' ? null : env.DATABASE_URL,
-    dataDir: resolve(env.PATCHBAY_DATA ?? join(env.XDG_DATA_HOME ?? join(home, '.local', 'share'), 'patchbay')),
+    dataDir,
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     queuePrefix: env.PATCHBAY_QUEUE_PREFIX ?? 'patchbay',
     api: {
@@ -314,6 +353,24 @@ export function loadConfig(env: Env = {}): Config {
       relevantTags: list(env.PATCHBAY_LORE_TAGS),
       baseHistoryDepth: int(env, 'PATCHBAY_LORE_BASE_DEPTH', 2000),
       retentionDays: int(env, 'PATCHBAY_LORE_RETENTION_DAYS', 30),
+    },
+    report: {
+      enabled: (env.PATCHBAY_REPORT ?? 'true') !== 'false',
+      policyFile: resolve(env.PATCHBAY_REPORT_POLICY ?? join(repoRoot, 'deploy', 'report-policy.json')),
+      fromName: env.PATCHBAY_REPORT_FROM_NAME ?? 'patchbay',
+      fromAddress: env.PATCHBAY_REPORT_FROM ?? 'patchbay@localhost',
+      messageIdDomain: env.PATCHBAY_REPORT_DOMAIN ?? 'patchbay.localhost',
+      publicUrl: (env.PATCHBAY_PUBLIC_URL ?? `http://127.0.0.1:${env.PORT ?? '8080'}`).replace(/\/+$/, ''),
+      outboxDir: resolve(env.PATCHBAY_OUTBOX ?? join(dataDir, 'outbox')),
+      smtpUrl: env.PATCHBAY_SMTP_URL === undefined || env.PATCHBAY_SMTP_URL === '' ? null : env.PATCHBAY_SMTP_URL,
+      requireTls: (env.PATCHBAY_SMTP_REQUIRE_TLS ?? 'false') === 'true',
+      smtpCaFile: env.PATCHBAY_SMTP_CA === undefined || env.PATCHBAY_SMTP_CA === '' ? null : resolve(env.PATCHBAY_SMTP_CA),
+      pollIntervalMs: int(env, 'PATCHBAY_REPORT_POLL_MS', 2000),
+      claimSeconds: int(env, 'PATCHBAY_REPORT_CLAIM_SECONDS', 120),
+      archiveWaitSeconds: int(env, 'PATCHBAY_REPORT_ARCHIVE_WAIT_SECONDS', 600),
+      maxAttempts: int(env, 'PATCHBAY_REPORT_ATTEMPTS', 8),
+      backoffBaseMs: int(env, 'PATCHBAY_REPORT_BACKOFF_MS', 30_000),
+      backoffMaxMs: int(env, 'PATCHBAY_REPORT_BACKOFF_MAX_MS', 3_600_000),
     },
     client: {
       server: env.PATCHBAY_SERVER ?? 'http://127.0.0.1:8080',

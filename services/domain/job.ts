@@ -93,6 +93,22 @@ export interface JobResult {
   artifacts: string[];
   startedAt: string;
   durationMs: number;
+  /** The image, compiler, QEMU and kernel configuration the job ran with; absent in results recorded before issue 13. */
+  environment?: JobEnvironment;
+}
+
+/** The build and run environment a job recorded (JobResult.environment); absent in results recorded before issue 13. */
+export interface JobEnvironment {
+  /** The runner image the job ran in: its tag and Docker image id. */
+  image: { tag: string; id: string } | null;
+  /** `gcc --version`'s first line in that image, e.g. "gcc (Debian 14.2.0-19) 14.2.0". */
+  compiler: string | null;
+  /** `qemu-system-x86_64 --version`'s first line. */
+  qemu: string | null;
+  /** The QEMU command line the guest boots with, as boot.sh runs it (paths inside the job container). */
+  qemuCommand: string | null;
+  /** The kernel configuration: how it was made, and the fragments merged, in order (repository paths). */
+  config: { base: string; fragments: string[]; sha256: string | null } | null;
 }
 
 /** Markers the guest prints on the console (the init, and ktap.sh per test). */

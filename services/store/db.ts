@@ -15,6 +15,7 @@ import { PatchbayError, errorMessage } from '../domain/errors.ts';
 import { processAlive } from '../platform/process.ts';
 import { JobRepo } from './job-repo.ts';
 import { LoreRepo } from './lore-repo.ts';
+import { OutboxRepo } from './outbox-repo.ts';
 import { MIGRATIONS } from './migrations/index.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import type { Database } from './schema.ts';
@@ -34,6 +35,7 @@ export {
   type StoredPatch,
 } from './series-repo.ts';
 export { TokenRepo, hashSecret, type Token } from './token-repo.ts';
+export { OutboxRepo, RESULT_KEY, ACK_KEY, reportMessageId, replyTargetOf, type OutboxEntry, type ReportPlanning, type ListOutboxOptions } from './outbox-repo.ts';
 export { LoreRepo, type LoreDecision, type LoreInboxStatus, type NewLoreDecision, type StoredMail } from './lore-repo.ts';
 export type { Page } from './util.ts';
 
@@ -53,6 +55,8 @@ export interface Store {
   readonly tokens: TokenRepo;
   /** The lore watcher's cursors, mail, threads and decisions. */
   readonly lore: LoreRepo;
+  /** Mail reports and acknowledgements, and their sending. */
+  readonly outbox: OutboxRepo;
   /** For queries the repositories do not offer (tests, one-off tools). */
   readonly db: Kysely<Database>;
   /**
@@ -198,6 +202,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Store> {
     jobs: new JobRepo(db),
     tokens: new TokenRepo(db),
     lore: new LoreRepo(db),
+    outbox: new OutboxRepo(db),
     db,
     close,
   };

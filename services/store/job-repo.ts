@@ -336,10 +336,12 @@ export class JobRepo {
    * Writes the verdict: the job's columns from the result, the full result
    * as jsonb, and its stage runs and test results (replacing any recorded
    * before), in one transaction; sets finished_at. Recording the same job
-   * again replaces everything. A cancelled job keeps its status:
+   * again replaces everything. `onRecorded` runs inside that transaction
+   * (the report a verdict earns is planned there, so a verdict is never
+   * recorded without it, nor a report planned for a verdict not recorded). A cancelled job keeps its status:
    * JOB_CANCELLED.
    */
-  async recordResult(id: string, result: JobResult): Promise<Job> {
+  async recordResult(id: string, result: JobResult, opts: { onRecorded?: (trx: Transaction<Database>, job: Job) => Promise<unknown> } = {}): Promise<Job> {
     const tests = uniqueTestNames(result.results);
     const stages = result.stages.map((s, seq) => ({
       job_id: id,
@@ -384,7 +386,10 @@ export class JobRepo {
           .returningAll()
           .executeTakeFirstOrThrow();
         await replaceRows(trx, id, stages, tests);
-        return toJob(row);
+        const job = toJob(row);
+        // What must be written with the verdict or not at all (the outbox's report).
+        if (opts.onRecorded !== undefined) await opts.onRecorded(trx, job);
+        return job;
       }),
     );
   }

@@ -305,6 +305,15 @@ export class LoreRepo {
     });
   }
 
+  /** The queued decision that made a series, if the watcher made it. */
+  async decisionBySeries(seriesId: string): Promise<LoreDecision | null> {
+    return guard('could not read a decision', async () => {
+      const row = await this.#db.selectFrom('lore_decisions').selectAll().where('series_id', '=', seriesId).where('decision', '=', 'queued')
+        .orderBy('decided_at', 'asc').limit(1).executeTakeFirst();
+      return row === undefined ? null : toDecision(row);
+    });
+  }
+
   /** Which decided revision, if any, queued this job. */
   async decisionByJob(jobId: string): Promise<LoreDecision | null> {
     return guard('could not read a decision', async () => {

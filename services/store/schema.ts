@@ -84,6 +84,8 @@ export interface JobsTable {
   base_rule: Generated<string | null>;
   /** The series of prerequisite patches applied before the job's series; null: none. */
   prerequisites_id: Generated<string | null>;
+  /** Who said its failure is not the series' doing (`patchbay: unrelated`); null: nobody. */
+  unrelated_by: Generated<string | null>;
 }
 
 export interface StageRunsTable {
@@ -188,6 +190,52 @@ export interface LoreLeaseTable {
   expires_at: Timestamp;
 }
 
+export const OUTBOX_STATUSES = ['pending', 'sending', 'sent', 'failed', 'held', 'skipped'] as const;
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+
+export interface OutboxTable {
+  id: string;
+  key: string;
+  kind: 'result' | 'ack';
+  revision: string;
+  series_id: string;
+  job_id: string | null;
+  verdict: string | null;
+  inbox: string | null;
+  mode: 'dry-run' | 'author' | 'author+list';
+  message_id: string;
+  in_reply_to: string;
+  references: Json<string[]>;
+  subject: string;
+  recipients: Json<{ to: Array<{ name: string; email: string }>; cc: Array<{ name: string; email: string }>; optedOut: string[] }>;
+  body: string | null;
+  status: OutboxStatus;
+  reason: string;
+  attempts: Generated<number>;
+  next_attempt_at: GeneratedTimestamp;
+  claimed_by: string | null;
+  claimed_until: Timestamp | null;
+  last_error: string | null;
+  raw: Bytes | null;
+  sent_at: Timestamp | null;
+  sent_via: string | null;
+  smtp_response: string | null;
+  created_at: GeneratedTimestamp;
+}
+
+export interface ReportCommandsTable {
+  message_id: string;
+  thread_root: string;
+  series_id: string | null;
+  from_email: string;
+  command: string;
+  argument: string | null;
+  outcome: string;
+  detail: string;
+  job_id: string | null;
+  created_at: GeneratedTimestamp;
+}
+
 export interface Database {
   series: SeriesTable;
   patches: PatchesTable;
@@ -200,4 +248,6 @@ export interface Database {
   lore_threads: LoreThreadsTable;
   lore_decisions: LoreDecisionsTable;
   lore_lease: LoreLeaseTable;
+  outbox: OutboxTable;
+  report_commands: ReportCommandsTable;
 }

@@ -2,10 +2,15 @@
 import { PatchbayError } from '../domain/errors.ts';
 import { parseMessage } from '../domain/mbox.ts';
 import { type Series, assembleSeries, prerequisiteSeries } from '../domain/series.ts';
-import type { Store } from '../store/db.ts';
+import { OutboxRepo, type ReportPlanning, type Store } from '../store/db.ts';
 import type { JobRecord, WorkerStore } from './processor.ts';
 
-export function workerStore(store: Store): WorkerStore {
+/**
+ * With `reports`, each verdict recorded plans the mail report it earns in
+ * the same transaction (services/store/outbox-repo.ts); without, no report
+ * is ever planned (tests of the worker alone, a deployment with reports off).
+ */
+export function workerStore(store: Store, reports: ReportPlanning | null = null): WorkerStore {
   return {
     async load(jobId: string): Promise<JobRecord | null> {
       const job = await store.jobs.get(jobId);
@@ -29,7 +34,9 @@ export function workerStore(store: Store): WorkerStore {
       await store.jobs.markRunning(jobId, { worker });
     },
     async recordResult(jobId, result) {
-      await store.jobs.recordResult(jobId, result);
+      await store.jobs.recordResult(jobId, result, reports === null ? {} : {
+        onRecorded: (trx) => OutboxRepo.planResult(trx, jobId, result.status, reports),
+      });
     },
     async requeue(jobId) {
       await store.jobs.requeue(jobId);

@@ -12,6 +12,7 @@ import * as m0003 from './0003_job_submitter.ts';
 import * as m0004 from './0004_verdict_counts.ts';
 import * as m0005 from './0005_lore_watcher.ts';
 import * as m0006 from './0006_job_prerequisites.ts';
+import * as m0007 from './0007_outbox.ts';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': m0001,
@@ -20,4 +21,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004_verdict_counts': m0004,
   '0005_lore_watcher': m0005,
   '0006_job_prerequisites': m0006,
+  '0007_outbox': m0007,
 };
