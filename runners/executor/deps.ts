@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../services/config/config.ts';
 import { TreeMirrors } from '../host/trees.ts';
 import { DockerEngine } from './docker.ts';
+import { ToolVersionCache } from './environment.ts';
 import type { ExecutorDeps } from './pipeline.ts';
 
 export function makeExecutorDeps(config: Config, hostEnv: NodeJS.ProcessEnv, logger: Logger): { deps: ExecutorDeps; engine: DockerEngine } {
@@ -16,6 +17,7 @@ export function makeExecutorDeps(config: Config, hostEnv: NodeJS.ProcessEnv, log
     images: engine,
     mirrors: new TreeMirrors(config.mirrorsDir, config.cacheDir, hostEnv),
     logger,
+    toolVersions: new ToolVersionCache(),
     settings: {
       cacheDir: config.cacheDir,
       imagesDir: config.imagesDir,

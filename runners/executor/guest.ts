@@ -6,6 +6,7 @@
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
 import { PatchbayError } from '../../services/domain/errors.ts';
 import { GUEST_MARKERS, type GuestRun, type GuestVerdict, judgeGuestRun } from '../../services/domain/job.ts';
+import { QemuCommandPicker } from './environment.ts';
 import { type ArtifactsDir, JOB_IN, JOB_OUT, type Sandbox } from './sandbox.ts';
 
 /** One run of a suite; tests, when given, limit it to those (and their subtests). */
@@ -25,6 +26,8 @@ export interface GuestBoot {
   suiteExtra: string | null;
   bootTimeoutSeconds: number;
   onOutput?: (text: string) => void;
+  /** Hears the QEMU command line boot.sh runs (its first line of output), as soon as it is printed. */
+  onQemuCommand?: (command: string) => void;
   /** Keep the initramfs as an artifact, up to this size (the series' own run). */
   initramfsLimitBytes?: number;
 }
@@ -152,6 +155,8 @@ export async function runGuest(box: Sandbox, artifacts: ArtifactsDir, boot: Gues
   const plan = `${JOB_IN}/plan-${boot.name}.txt`;
   await box.put([{ type: 'file', path: plan, mode: 0o444, uid: 0, content: planText(boot.plan) }]);
   const timeout = guestTimeout(boot);
+  const picker = boot.onQemuCommand === undefined ? null : new QemuCommandPicker(boot.onQemuCommand);
+  const onOutput = picker === null ? boot.onOutput : (t: string): void => { picker.feed(t); boot.onOutput?.(t); };
   const r = await box.stage(async (c): Promise<BootExec> => {
     const started = Date.now();
     const e = await c.exec(
@@ -159,7 +164,7 @@ export async function runGuest(box: Sandbox, artifacts: ArtifactsDir, boot: Gues
       {
         timeoutSeconds: timeout + BOOT_SCRIPT_SLACK_SECONDS,
         env: { CONSOLE_LIMIT: String(logLimitBytes), ...(boot.suiteExtra === null ? {} : { SUITE_EXTRA: boot.suiteExtra }) },
-        ...(boot.onOutput ? { onOutput: boot.onOutput } : {}),
+        ...(onOutput ? { onOutput } : {}),
       },
     );
     return { ...e, seconds: (Date.now() - started) / 1000 };

@@ -18,6 +18,7 @@ import type { Series } from '../../services/domain/series.ts';
 import type { Status } from '../../services/domain/status.ts';
 import type { TreeMirrors } from '../host/trees.ts';
 import type { ContainerRuntime, LocalImages } from './docker.ts';
+import { type ToolVersionCache, configEnvironment, initialEnvironment } from './environment.ts';
 import { ArtifactsDir, type Sandbox } from './sandbox.ts';
 import { applyStage } from './stages/apply.ts';
 import { bootAndTestStages } from './stages/boot-test.ts';
@@ -33,6 +34,8 @@ export interface ExecutorDeps {
   mirrors: TreeMirrors;
   settings: ExecutorSettings;
   logger: Logger;
+  /** The compiler's and QEMU's version lines per image id (JobResult.environment), read once per process; absent: read for every job. */
+  toolVersions?: ToolVersionCache;
 }
 
 export interface JobInput {
@@ -89,7 +92,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
   const log = deps.logger.child({ jobId: input.jobId, series: input.series.title, tree: input.tree.name });
   const { settings } = deps;
   const artifacts = ArtifactsDir.create(join(settings.cacheDir, 'jobs'), input.jobId);
-  const result = emptyResult(input, started, artifacts.path);
+  const result = emptyResult(input, started, artifacts.path, settings);
 
   // The deadline (and a caller's abort) remove the sandboxes; whatever the
   // stage was doing then fails, and the job ends MISS with JOB_DEADLINE.
@@ -153,7 +156,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
   return result;
 }
 
-function emptyResult(input: JobInput, started: number, artifactsDir: string): JobResult {
+function emptyResult(input: JobInput, started: number, artifactsDir: string, settings: ExecutorSettings): JobResult {
   return {
     jobId: input.jobId,
     status: 'MISS',
@@ -180,5 +183,7 @@ function emptyResult(input: JobInput, started: number, artifactsDir: string): Jo
     artifacts: [],
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
+    // Filled in as the stages learn it; the config's recipe is known now.
+    environment: initialEnvironment(configEnvironment(input.kernelFragment, settings)),
   };
 }

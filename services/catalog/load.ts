@@ -16,13 +16,22 @@ export interface Catalogs {
   kernelFragment: string;
 }
 
+/**
+ * The parts the kernel fragment is merged from, in order: the guest's
+ * config, then each suite's `kconfig` (catalogue order). `path` is the file
+ * each comes from (a suite's manifest.json).
+ */
+export function kernelFragmentParts(imagesDir: string, suitesDir: string, suites: SuiteCatalog): Array<{ from: string; path: string; text: string }> {
+  const guestConfig = join(imagesDir, 'guest', 'guest.config');
+  return [
+    { from: guestConfig, path: guestConfig, text: readFileSync(guestConfig, 'utf8') },
+    ...suites.suites.map((s) => ({ from: `suite ${s.name}`, path: join(suitesDir, s.name, 'manifest.json'), text: s.kconfig.join('\n') })),
+  ];
+}
+
 export function loadCatalogs(config: Config): Catalogs {
   const trees = TreeCatalog.load(config.treesFile);
   const suites = SuiteCatalog.load(config.suitesDir);
-  const guestConfig = join(config.imagesDir, 'guest', 'guest.config');
-  const kernelFragment = mergeFragments([
-    { from: guestConfig, text: readFileSync(guestConfig, 'utf8') },
-    ...suites.suites.map((s) => ({ from: `suite ${s.name}`, text: s.kconfig.join('\n') })),
-  ]);
+  const kernelFragment = mergeFragments(kernelFragmentParts(config.imagesDir, config.suitesDir, suites));
   return { trees, suites, kernelFragment };
 }

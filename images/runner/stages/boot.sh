@@ -12,6 +12,11 @@
 # (a guest that prints forever fills neither the disk nor the logs): each is
 # cut with a marker and then drained, so QEMU never blocks on it. QEMU's own
 # messages (stderr) are printed after it ends, as "qemu: ...".
+# The first line of output is the QEMU command line, as
+# "patchbay: qemu command: ARG ..." (an argument quoted in '' when it holds
+# more than letters, digits and _ . / : , = + @ % -), printed before
+# anything else and before QEMU starts: the executor records it
+# (JobResult.environment.qemuCommand) and reads no other line for it.
 #
 # Exit status (read by runGuest in runners/executor/guest.ts):
 #   0      QEMU exited by itself with 0: the guest rebooted (-no-reboot
@@ -43,6 +48,23 @@ set -E
 trap 'rc=$?; harness_failed "$rc" "line $LINENO: $BASH_COMMAND (exit $rc)"' ERR
 accel=$1; timeout=$2; kernel=$3; out=$4; plan=$5
 [ -f "$kernel" ] || harness_failed 1 "no kernel at $kernel"
+cpu=max; [ "$accel" = kvm ] && cpu=host
+fifo=$(mktemp -u /tmp/ktap.XXXXXX)
+ktap_port=(-serial "file:$fifo")
+if [ "${PATCHBAY_TEST_FAULT:-}" = no-ktap-port ]; then ktap_port=(); fi
+# Two vCPUs as two sockets: SeaBIOS's MP table (the guest config has no
+# ACPI) lists one processor per socket, so "-smp 2" alone boots one CPU.
+qemu=(qemu-system-x86_64
+  -accel "$accel" -cpu "$cpu" -smp 2,sockets=2,cores=1,threads=1 -m 1024
+  -display none -monitor none -no-reboot
+  -kernel "$kernel" -initrd "$out/initramfs.cpio.gz"
+  -append "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=7 printk.time=1 fuse.enable_uring=1"
+  -serial stdio "${ktap_port[@]}")
+words=
+for arg in "${qemu[@]}"; do
+  if [[ $arg =~ ^[A-Za-z0-9_./:,=+@%-]+$ ]]; then words+=" $arg"; else words+=" '${arg//\'/\'\\\'\'}'"; fi
+done
+printf 'patchbay: qemu command:%s\n' "$words"
 mkdir -p "$out"
 root=$(mktemp -d)
 # mktemp's 0700 would deny root in a guest user namespace every lookup under /.
@@ -87,19 +109,12 @@ done
 (cd "$root" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet | gzip -1) > "$out/initramfs.cpio.gz"
 note "initramfs: $(du -sh "$root" | cut -f1) unpacked, suites: $(tr '\n' ' ' < "$root/patchbay/suite-list")"
 rm -rf "$root"
-cpu=max; [ "$accel" = kvm ] && cpu=host
-# Two vCPUs as two sockets: SeaBIOS's MP table (the guest config has no
-# ACPI) lists one processor per socket, so "-smp 2" alone boots one CPU.
 note "booting with $accel (timeout ${timeout}s)"
 : > "$out/ktap.txt"
 limit=${CONSOLE_LIMIT:-33554432}
 qerr=$(mktemp /tmp/qemu-stderr.XXXXXX)
-fifo=$(mktemp -u /tmp/ktap.XXXXXX); mkfifo -m 600 "$fifo"
-ktap_port=(-serial "file:$fifo")
-if [ "${PATCHBAY_TEST_FAULT:-}" = no-ktap-port ]; then
-  note "test fault: booting without the KTAP serial port"
-  ktap_port=()
-fi
+mkfifo -m 600 "$fifo"
+if [ "${#ktap_port[@]}" = 0 ]; then note "test fault: booting without the KTAP serial port"; fi
 
 # From here on, failures are QEMU's result or checked one by one.
 trap - ERR
@@ -116,12 +131,7 @@ cap() {
 cap "KTAP channel" < "$fifo" > "$out/ktap.txt" &
 reader=$!
 started=$SECONDS
-timeout -s TERM -k 10 "$timeout" qemu-system-x86_64 \
-  -accel "$accel" -cpu "$cpu" -smp 2,sockets=2,cores=1,threads=1 -m 1024 \
-  -display none -monitor none -no-reboot \
-  -kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
-  -append "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=7 printk.time=1 fuse.enable_uring=1" \
-  -serial stdio "${ktap_port[@]}" < /dev/null 2> "$qerr" | cap console | tee "$out/console.log"
+timeout -s TERM -k 10 "$timeout" "${qemu[@]}" < /dev/null 2> "$qerr" | cap console | tee "$out/console.log"
 status=("${PIPESTATUS[@]}")
 elapsed=$((SECONDS - started))
 rc=${status[0]}

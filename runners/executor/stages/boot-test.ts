@@ -30,6 +30,7 @@ export async function bootAndTestStages(
     kernel: SERIES_KERNEL,
     plan: runnable.map((suite) => ({ suite, tests: [] })),
     suiteExtra: SERIES_SUITES_EXTRA,
+    onQemuCommand: (command) => { ctx.environment().qemuCommand = command; },
     bootTimeoutSeconds: settings.job.bootTimeoutSeconds,
     initramfsLimitBytes: settings.job.artifactLimitBytes,
     onOutput: (t) => {

@@ -16,6 +16,7 @@ import type { SuiteManifest } from '../../../services/catalog/suites.ts';
 import { type BuildMode, type CompilerDiagnostic, analyzeBuildFailure, formatDiagnostics, planBuild, shouldRetryClean } from '../../../services/domain/build.ts';
 import { PatchbayError } from '../../../services/domain/errors.ts';
 import { SERIES_SUITES_EXTRA } from '../against-base.ts';
+import { artifactSha256 } from '../environment.ts';
 import { JOB_OUT, type Running, type Sandbox } from '../sandbox.ts';
 import { lastLines } from '../warm-base.ts';
 import { type StageContext, StageOutcome } from './context.ts';
@@ -114,6 +115,9 @@ export async function buildStage(box: Sandbox, changed: readonly string[], suite
     { name: 'kernel.config', maxBytes: j.logLimitBytes, truncate: true },
   ], ctx.artifacts.path);
   for (const c of copied) if (!c.kept) log(`patchbay: ${c.name} was not kept: ${c.reason}\n`);
+  // The recorded config's hash: of the .config the host copied out whole (never of one cut at its limit).
+  const config = ctx.environment().config;
+  if (config) config.sha256 = copied.some((c) => c.name === 'kernel.config' && c.kept && !c.truncated) ? artifactSha256(ctx.artifacts.path, 'kernel.config') : null;
   return { mode: built.mode, unbuilt: outcome.unbuilt, summary: `${built.mode} build` };
 }
 

@@ -8,7 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AccelMode } from '../accel.ts';
 import type { VerdictPolicy } from '../../../services/domain/compare.ts';
-import type { JobEvent, JobResult, StageName } from '../../../services/domain/job.ts';
+import type { JobEnvironment, JobEvent, JobResult, StageName } from '../../../services/domain/job.ts';
 import { ByteBudget } from '../../../services/domain/limits.ts';
 import type { Status } from '../../../services/domain/status.ts';
 import type { ArtifactsDir } from '../sandbox.ts';
@@ -80,6 +80,12 @@ export class StageContext {
 
   event(e: JobEvent): void {
     this.onEvent(e);
+  }
+
+  /** The result's environment, filled in as the stages learn it (what no stage learned stays null). */
+  environment(): JobEnvironment {
+    this.result.environment ??= { image: null, compiler: null, qemu: null, qemuCommand: null, config: null };
+    return this.result.environment;
   }
 
   /** A stage's output: to its log file (capped, with a marker) and live to the caller. */

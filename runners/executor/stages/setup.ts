@@ -15,6 +15,7 @@ import { type Accel, KVM_DEVICE, chooseAccel, kvmPresent } from '../accel.ts';
 import { BASE_SUITES_EXTRA } from '../against-base.ts';
 import { BaseRunCache, type BaseRunKeyParts, baseRunKey } from '../base-runs.ts';
 import type { ContainerRuntime, ContainerSpec, LocalImages } from '../docker.ts';
+import { type ToolVersionCache, type ToolVersions, readToolVersions } from '../environment.ts';
 import { GUEST_INPUTS, ensureImages, hashInputs } from '../images.ts';
 import { JOB_IN, Sandbox, type SandboxLimits, folderInputs } from '../sandbox.ts';
 import { ensureJobImage, ensureWarmBase, lastLines } from '../warm-base.ts';
@@ -27,6 +28,8 @@ export interface SetupDeps {
   runtime: ContainerRuntime;
   images: LocalImages;
   mirrors: TreeMirrors;
+  /** The compiler's and QEMU's version lines per image id, read once per process; absent: read for every job. */
+  toolVersions?: ToolVersionCache;
 }
 
 export interface Prepared {
@@ -96,6 +99,11 @@ export async function setupStage(
   ctx.checkAborted();
   const jobImage = await ensureJobImage(deps.images, warm, { tag: images.runner, id: images.runnerId, inputs: images.runnerInputs }, (t) => { ctx.stageLog('setup', t); });
   ctx.checkAborted();
+  const jobImageId = await deps.images.imageId(jobImage);
+  const environment = ctx.environment();
+  environment.image = jobImageId === null ? null : { tag: jobImage, id: jobImageId };
+  const known = jobImageId === null ? undefined : deps.toolVersions?.get(jobImageId);
+  if (known !== undefined) Object.assign(environment, known);
 
   // Two sandboxes from the same image. The compiler cache is read-only to
   // both: only warm-base builds (the base tree alone) write it.
@@ -116,7 +124,19 @@ export async function setupStage(
   const series = await Sandbox.create(deps.runtime, spec('job'), inputs, sandboxLimits(ctx));
   adopt(series);
 
-  const accel = await base.stage((c) => chooseAccel(settings.job.accel, c, join(settings.cacheDir, 'accel.json'), line));
+  // The tools' versions come from the base sandbox before anything of the
+  // job (its prerequisites) ran in it: the image's own answer.
+  const accel = await base.stage(async (c) => {
+    if (known === undefined) {
+      // What cannot be read stays unknown (null); the job goes on.
+      const versions: ToolVersions | null = await readToolVersions(c).catch(() => null);
+      if (versions !== null) {
+        Object.assign(environment, versions);
+        if (jobImageId !== null) deps.toolVersions?.set(jobImageId, versions);
+      }
+    }
+    return chooseAccel(settings.job.accel, c, join(settings.cacheDir, 'accel.json'), line);
+  });
   ctx.result.accel = accel;
   ctx.checkAborted();
 

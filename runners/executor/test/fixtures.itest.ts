@@ -7,6 +7,7 @@
  * only). Progress goes to stderr so a CI log shows where the time goes.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -15,6 +16,29 @@ import { fixtures, patchbayRun } from './patchbay-run.ts';
 
 const HOUR = 60 * 60 * 1000;
 const BASE = '0dfbac4f4be0f380cd34673a572ab902a33a82b2';
+
+/** What every job records of its environment (JobResult.environment), as a job on this machine's engine has it. */
+function assertEnvironment(result: JobResult, guest: 'booted' | 'not booted'): void {
+  const env = result.environment;
+  assert.ok(env, 'the environment is recorded');
+  assert.match(env.image?.tag ?? '', /^patchbay\/(warm|job):[0-9a-f]{16}(-[0-9a-f]{16})?$/, 'the image the job ran in');
+  assert.match(env.image?.id ?? '', /^sha256:[0-9a-f]{64}$/);
+  assert.match(env.compiler ?? '', /^gcc \(Debian [^)]+\) \d+\.\d+/);
+  assert.match(env.qemu ?? '', /^QEMU emulator version \d+\.\d+/);
+  const recipe = env.config;
+  assert.ok(recipe, 'the config\'s recipe');
+  assert.equal(recipe.base, 'tinyconfig');
+  assert.equal(recipe.fragments[0], 'images/guest/guest.config');
+  assert.ok(recipe.fragments.includes('images/guest/suites/smoke/manifest.json'), JSON.stringify(recipe));
+  const config = readFileSync(join(result.artifactsDir ?? '', 'kernel.config'));
+  assert.equal(recipe.sha256, createHash('sha256').update(config).digest('hex'), 'the hash of the .config artifact');
+  if (guest === 'not booted') {
+    assert.equal(env.qemuCommand, null);
+    return;
+  }
+  const accel = result.accel ?? '?';
+  assert.match(env.qemuCommand ?? '', new RegExp(`^qemu-system-x86_64 -accel ${accel} -cpu (max|host) -smp 2,sockets=2,cores=1,threads=1 -m 1024 .*-kernel /job/out/bzImage -initrd /job/out/guest-series/initramfs\\.cpio\\.gz -append 'console=ttyS0 rdinit=/init [^']*' -serial stdio -serial file:/tmp/ktap\\.\\w+$`));
+}
 
 /** The recorded result.json of a job of this machine (its attempts' folders), or null. */
 function recordedResult(jobsDir: string, jobId: string): JobResult | null {
@@ -58,6 +82,9 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
     }
     // The guest is SMP: both vCPUs come up (io-wq and multishot races need a second CPU).
     assert.match(readFileSync(join(result.artifactsDir ?? '', 'console.log'), 'utf8'), /smp: Brought up 1 node, 2 CPUs/);
+    assertEnvironment(result, 'booted');
+    const recorded = JSON.parse(readFileSync(join(result.artifactsDir ?? '', 'result.json'), 'utf8')) as JobResult;
+    assert.deepEqual(recorded.environment, result.environment, 'result.json holds it');
   });
 
   test('a series that does not apply is FAIL at apply, naming the patch and git\'s message', { timeout: HOUR }, async () => {
@@ -72,6 +99,13 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
     assert.ok(failure.messages.length > 0, 'git\'s error lines are kept');
     assert.deepEqual(result.results, []);
     assert.equal(result.stages.some((s) => s.stage === 'build'), false, 'nothing is built after a failed apply');
+    // What is known is recorded on a failure too: the image and tools, not a boot that never happened.
+    const env = result.environment;
+    assert.ok(env, 'the environment is recorded');
+    assert.match(env.compiler ?? '', /^gcc /);
+    assert.match(env.image?.id ?? '', /^sha256:/);
+    assert.equal(env.qemuCommand, null);
+    assert.equal(env.config?.sha256, null, 'no kernel was built');
   });
 
   test('a series that breaks the build is FAIL at build with the compiler error', { timeout: HOUR }, async () => {
