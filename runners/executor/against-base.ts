@@ -11,9 +11,10 @@
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
 import { type BootEvidence, type BootSplat, type CompareInput, type ComparedResult, type SplatComparison, type KernelEvidence, type TestKey, type VerdictPolicy, compareSplats, compareWithBase, keyOf, splatsNeedingBoots, testsNeedingMoreRuns, testsToRerun, withoutBase } from '../../services/domain/compare.ts';
 import type { BaseComparison, TestResult } from '../../services/domain/job.ts';
+import { filterRows } from '../../services/domain/test-filter.ts';
 import { type BaseRunCache, baseRunKey, type BaseRunKeyParts } from './base-runs.ts';
 import { BASE_KERNEL } from './accel.ts';
-import { type GuestOutcome, type PlanLine, runGuest } from './guest.ts';
+import { type GuestOutcome, type PlanLine, planFor, runGuest } from './guest.ts';
 import type { ArtifactsDir, Sandbox } from './sandbox.ts';
 
 /** The series' kernel in its sandbox (the warm base's own stays in the base sandbox). */
@@ -33,7 +34,7 @@ export interface AgainstBaseInput {
   bootTimeoutSeconds: number;
   /** The flake rule: alpha, re-runs per round, the most runs a borderline test may reach. */
   policy: VerdictPolicy;
-  /** The suites that ran on the series, its results, and the suites whose run finished. */
+  /** The suites that ran on the series, its results (as the filter keeps them), and the suites whose run finished. */
   suites: readonly SuiteManifest[];
   results: readonly TestResult[];
   completed: readonly string[];
@@ -45,6 +46,12 @@ export interface AgainstBaseInput {
   /** Suites whose base could not be prepared (build.tree failed on the base tree). */
   unavailable: ReadonlyMap<string, string>;
   cache: BaseRunCache;
+  /**
+   * The job's test filter (testsBySuite): a suite named here runs only these
+   * tests on the base too, its rows are kept by the same rule, and its base
+   * runs are cached under a key of their own. Empty: every suite whole.
+   */
+  only: ReadonlyMap<string, readonly string[]>;
   log: (text: string) => void;
   checkAborted: () => void;
 }
@@ -78,10 +85,10 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
       base.suites.push({ suite: suite.name, source: 'unavailable', jobId: null, summary: why });
       continue;
     }
-    const key = baseRunKey({ ...input.keyParts, suite: suite.name, suiteVersion: input.suiteVersion(suite) });
+    const key = baseRunKey(keyPartsOf(input, suite));
     const cached = input.cache.get(key);
     if (cached) {
-      baseResults.set(suite.name, cached.results);
+      baseResults.set(suite.name, filterRows(cached.results, input.only));
       keys.set(suite.name, key);
       history.push(...input.cache.history(key, suite.name));
       for (const x of cached.splats) baseSplats.set(x.fingerprint, x);
@@ -98,7 +105,7 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
       name: 'base',
       accel: input.accel,
       kernel: BASE_KERNEL,
-      plan: toRun.map((suite) => ({ suite, tests: [] })),
+      plan: planFor(toRun, input.only),
       suiteExtra: BASE_SUITES_EXTRA,
       bootTimeoutSeconds: input.bootTimeoutSeconds,
       onOutput: input.log,
@@ -107,14 +114,14 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
     const durationMs = Date.now() - started;
     for (const x of run.splats) baseSplats.set(x.fingerprint, x);
     for (const suite of toRun) {
-      const results = run.results.filter((r) => r.suite === suite.name);
+      const results = filterRows(run.results.filter((r) => r.suite === suite.name), input.only);
       const broken = baseUnusable(run, suite.name);
       if (broken !== null) {
         base.suites.push({ suite: suite.name, source: 'unavailable', jobId: null, summary: broken });
         continue;
       }
-      const key = baseRunKey({ ...input.keyParts, suite: suite.name, suiteVersion: input.suiteVersion(suite) });
-      const inputs = { ...input.keyParts, suite: suite.name, suiteVersion: input.suiteVersion(suite) };
+      const inputs = keyPartsOf(input, suite);
+      const key = baseRunKey(inputs);
       input.cache.put({ key, suite: suite.name, baseCommit: input.keyParts.baseCommit, inputs, boot: run.raw, jobId: input.jobId, createdAt: new Date().toISOString(), durationMs });
       baseResults.set(suite.name, results);
       keys.set(suite.name, key);
@@ -194,6 +201,12 @@ export async function compareAgainstBase(input: AgainstBaseInput): Promise<Again
   const uncompared = input.results.filter((r) => !baseResults.has(r.suite));
   const results = [...compareWithBase(evidence()), ...withoutBase(uncompared)];
   return { results, splats: compareSplats(evidence()), base };
+}
+
+/** A suite's base-run key parts: the shared ones, its version, and its tests when the job's filter names it. */
+export function keyPartsOf(input: Pick<AgainstBaseInput, 'keyParts' | 'suiteVersion' | 'only'>, suite: SuiteManifest): BaseRunKeyParts {
+  const only = input.only.get(suite.name);
+  return { ...input.keyParts, suite: suite.name, suiteVersion: input.suiteVersion(suite), ...(only === undefined ? {} : { only }) };
 }
 
 /** Why a base run of a suite cannot be compared with, or null when it can. */

@@ -34,12 +34,23 @@ export interface BaseRunKeyParts {
   suiteVersion: string;
   suite: string;
   accel: 'kvm' | 'tcg';
+  /**
+   * The suite's tests a filtered job runs (JobInput.only); absent or empty:
+   * the whole suite. A filtered run's base is a run of the same tests: it
+   * is kept under a key of its own, so it never stands for a whole run of
+   * the suite, nor a whole run for it.
+   */
+  only?: readonly string[];
 }
 
 export function baseRunKey(p: BaseRunKeyParts): string {
   // v4: entries hold the raw boot (v3 held rows read by the parser of the day).
+  const parts = ['base-run-v4', p.baseCommit, p.fragment, p.toolchain, p.guestInputs, p.suiteVersion, p.suite, p.accel];
+  // A whole suite's key is what it was before filters existed (no part is added).
+  const only = [...new Set(p.only ?? [])].sort();
+  if (only.length > 0) parts.push(`only:${JSON.stringify(only)}`);
   return createHash('sha256')
-    .update(['base-run-v4', p.baseCommit, p.fragment, p.toolchain, p.guestInputs, p.suiteVersion, p.suite, p.accel].join('\0'))
+    .update(parts.join('\0'))
     .digest('hex')
     .slice(0, 20);
 }

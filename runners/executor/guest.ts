@@ -46,6 +46,14 @@ export function guestTimeout(boot: Pick<GuestBoot, 'plan' | 'bootTimeoutSeconds'
   return boot.bootTimeoutSeconds + boot.plan.reduce((sum, l) => sum + l.suite.timeoutSeconds, 0);
 }
 
+/**
+ * The first run of the suites: one line each, limited to the tests the
+ * job's filter names for it (testsBySuite), whole when it names none.
+ */
+export function planFor(suites: readonly SuiteManifest[], only: ReadonlyMap<string, readonly string[]>): PlanLine[] {
+  return suites.map((suite) => ({ suite, tests: only.get(suite.name) ?? [] }));
+}
+
 export function planText(plan: readonly PlanLine[]): string {
   return plan.map((l) => [l.suite.name, ...l.tests].join(' ')).join('\n') + (plan.length > 0 ? '\n' : '');
 }

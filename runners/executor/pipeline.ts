@@ -16,6 +16,7 @@ import { type JobEvent, type JobResult, type StageName, type StageRun, overallSt
 import { prerequisitesApplied } from '../../services/domain/prerequisites.ts';
 import type { Series } from '../../services/domain/series.ts';
 import type { Status } from '../../services/domain/status.ts';
+import { type TestSelector, checkTestSelectors } from '../../services/domain/test-filter.ts';
 import type { TreeMirrors } from '../host/trees.ts';
 import type { ContainerRuntime, LocalImages } from './docker.ts';
 import { type ToolVersionCache, configEnvironment, initialEnvironment } from './environment.ts';
@@ -55,6 +56,14 @@ export interface JobInput {
   suites: readonly SuiteManifest[];
   /** The merged kernel config fragment every job of this catalogue uses. */
   kernelFragment: string;
+  /**
+   * A test filter (`patchbay run --test SUITE/TEST`): each suite named here
+   * runs only these tests (and their subtests), on the series' kernel and on
+   * the base alike, and its base runs are cached under a key of their own
+   * (base-runs.ts). Every suite named must be in `suites`; a suite not named
+   * runs whole. Absent or empty: every suite whole.
+   */
+  only?: readonly TestSelector[];
 }
 
 /** Stage bookkeeping: timing, logs and events for the stage under way. */
@@ -110,6 +119,7 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
 
   try {
     stages.begin('setup');
+    checkOnly(input);
     const prepared = await setupStage(input, deps, ctx, (s) => {
       sandboxes.push(s);
       if (deadline.signal.aborted) void s.dispose();
@@ -154,6 +164,17 @@ export async function runJob(input: JobInput, deps: ExecutorDeps, onEvent: (e: J
   result.artifacts = [...artifacts.list().filter((n) => n !== 'result.json'), 'result.json'].sort();
   writeFileSync(artifacts.file('result.json'), `${JSON.stringify(result, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
   return result;
+}
+
+/** The test filter names suites of the job only, by the rules a selector is parsed with. */
+function checkOnly(input: JobInput): void {
+  const only = input.only ?? [];
+  checkTestSelectors(only);
+  const names = new Set(input.suites.map((s) => s.name));
+  const stray = [...new Set(only.map((k) => k.suite).filter((s) => !names.has(s)))];
+  if (stray.length > 0) {
+    throw new PatchbayError('TEST_FILTER_INVALID', `the test filter names suite(s) ${stray.join(', ')}, which the job does not run (${[...names].join(', ')})`, { retryable: false });
+  }
 }
 
 function emptyResult(input: JobInput, started: number, artifactsDir: string, settings: ExecutorSettings): JobResult {

@@ -36,8 +36,9 @@ export function errorMessage(e: unknown): string {
  * instead of handing the job back to the queue (services/worker/processor.ts).
  * An unknown base, no KVM where it was asked for, a job over its limits, and
  * prerequisite patches that do not apply on the base or with which the base
- * does not build: the same inputs give the same answer, and none of it is the
- * series' author's fault (never FAIL).
+ * does not build, a test filter naming suites the job does not run: the same
+ * inputs give the same answer, and none of it is the series' author's fault
+ * (never FAIL).
  */
 export const NOT_RETRIED_CODES: ReadonlySet<string> = new Set([
   'BASE_UNKNOWN',
@@ -45,4 +46,5 @@ export const NOT_RETRIED_CODES: ReadonlySet<string> = new Set([
   'JOB_LIMIT',
   'PREREQUISITES_APPLY',
   'PREREQUISITES_BUILD',
+  'TEST_FILTER_INVALID',
 ]);

@@ -7,8 +7,9 @@ import type { SuiteManifest } from '../../../services/catalog/suites.ts';
 import { type ComparedResult, comparedVerdict, withoutBase } from '../../../services/domain/compare.ts';
 import { GUEST_MARKERS, type TestResult } from '../../../services/domain/job.ts';
 import { describeBase } from '../../../services/domain/prerequisites.ts';
+import { filterRows, unanswered } from '../../../services/domain/test-filter.ts';
 import { SERIES_KERNEL, SERIES_SUITES_EXTRA, compareAgainstBase } from '../against-base.ts';
-import { runGuest } from '../guest.ts';
+import { planFor, runGuest } from '../guest.ts';
 import type { StageTracker } from '../pipeline.ts';
 import type { Prepared } from './setup.ts';
 import type { StageContext } from './context.ts';
@@ -28,7 +29,7 @@ export async function bootAndTestStages(
     name: 'series',
     accel: prepared.accel,
     kernel: SERIES_KERNEL,
-    plan: runnable.map((suite) => ({ suite, tests: [] })),
+    plan: planFor(runnable, prepared.only),
     suiteExtra: SERIES_SUITES_EXTRA,
     onQemuCommand: (command) => { ctx.environment().qemuCommand = command; },
     bootTimeoutSeconds: settings.job.bootTimeoutSeconds,
@@ -49,12 +50,15 @@ export async function bootAndTestStages(
   ctx.result.crashes = guest.crashes;
   ctx.result.ktapProblems = guest.ktapProblems;
   const unbuiltRows: TestResult[] = [...unbuilt].map(([suite, tail]) => ({ suite, test: '(build)', status: 'FAIL' as const, detail: `building the suite from the tree under test failed:\n${tail}` }));
-  const results: TestResult[] = [...guest.results];
+  // A filtered run keeps the named tests' rows (a suite's program may run every test anyway).
+  const results: TestResult[] = filterRows(guest.results, prepared.only);
   if (!live.sawInit) {
     ctx.result.results = withoutBase([...results, ...unbuiltRows]);
     stages.end(guest.boot.status, guest.boot.summary);
     return;
   }
+  const nothing = unanswered(results, prepared.only).filter((k) => runnable.some((s) => s.name === k.suite));
+  if (nothing.length > 0) ctx.event({ type: 'log', stage: 'test', text: `patchbay: the test filter names ${nothing.map((k) => `${k.suite}/${k.test}`).join(', ')}, which printed no result on the series' kernel\n` });
   // The boot looked fine live; a splat before init still fails it.
   if (guest.boot.status !== 'PASS') {
     ctx.result.stages.push({ stage: 'boot', status: guest.boot.status, durationMs: 0, summary: guest.boot.summary });
@@ -76,6 +80,7 @@ export async function bootAndTestStages(
     suiteVersion: prepared.suiteVersion,
     unavailable: prepared.baseUnavailable,
     cache: prepared.cache,
+    only: prepared.only,
     log: (t) => { ctx.event({ type: 'log', stage: 'test', text: t }); },
     checkAborted: () => { ctx.checkAborted(); },
   });

@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import type { SuiteManifest } from '../../../services/catalog/suites.ts';
 import { PatchbayError } from '../../../services/domain/errors.ts';
 import { baseKeyCommit, prerequisitesApplied } from '../../../services/domain/prerequisites.ts';
+import { testsBySuite } from '../../../services/domain/test-filter.ts';
 import type { TreeMirrors } from '../../host/trees.ts';
 import { type Accel, KVM_DEVICE, chooseAccel, kvmPresent } from '../accel.ts';
-import { BASE_SUITES_EXTRA } from '../against-base.ts';
+import { BASE_SUITES_EXTRA, keyPartsOf } from '../against-base.ts';
 import { BaseRunCache, type BaseRunKeyParts, baseRunKey } from '../base-runs.ts';
 import type { ContainerRuntime, ContainerSpec, LocalImages } from '../docker.ts';
 import { type ToolVersionCache, type ToolVersions, readToolVersions } from '../environment.ts';
@@ -41,6 +42,8 @@ export interface Prepared {
   /** Base-run cache key parts shared by every suite; suiteVersion per suite. */
   keyParts: Omit<BaseRunKeyParts, 'suite' | 'suiteVersion'>;
   suiteVersion: (s: SuiteManifest) => string;
+  /** The job's test filter by suite (testsBySuite(input.only)); empty: every suite whole. */
+  only: Map<string, string[]>;
   cache: BaseRunCache;
   /** Suites whose build from the base tree failed, and why. */
   baseUnavailable: Map<string, string>;
@@ -171,10 +174,11 @@ export async function setupStage(
   const keyParts = { baseCommit: keyCommit, fragment: input.kernelFragment, toolchain: images.toolchain, guestInputs, accel };
   const suiteVersion = (s: SuiteManifest): string => hashInputs(settings.suitesDir, [s.name]);
   const cache = new BaseRunCache(join(settings.cacheDir, 'base-runs'));
+  const only = testsBySuite(input.only);
   const baseUnavailable = new Map<string, string>();
   const needBase = input.suites
     .filter((s) => (s.build.tree ?? []).length > 0)
-    .filter((s) => cache.get(baseRunKey({ ...keyParts, suite: s.name, suiteVersion: suiteVersion(s) })) === null);
+    .filter((s) => cache.get(baseRunKey(keyPartsOf({ keyParts, suiteVersion, only }, s))) === null);
   if (needBase.length > 0) {
     const timeout = settings.job.buildTimeoutSeconds;
     const built = await base.stage((c) => c.exec(['/opt/patchbay/stages/build-tree-suites.sh', BASE_SUITES_EXTRA, ...needBase.map((s) => s.name)], {
@@ -193,6 +197,7 @@ export async function setupStage(
     base,
     keyParts,
     suiteVersion,
+    only,
     cache,
     baseUnavailable,
     prerequisites: input.prerequisites?.patches.length ?? 0,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +58,22 @@ describe('the base-run cache', () => {
     assert.deepEqual(read?.run.inputs, parts);
     assert.deepEqual(read.results.map((r) => [r.suite, r.test, r.status]), [['kbuf', 'a', 'PASS']], 'the suite\'s own rows of a boot that ran two');
     assert.equal(c.get(baseRunKey({ ...parts, suite: 'fuse' })), null);
+  });
+
+  it('a filtered run has a key of its own; a whole run keeps the key it had before filters', () => {
+    // The v4 key of a whole suite, as it was computed before test filters existed: no cached run is re-keyed by them.
+    const before = createHash('sha256').update(['base-run-v4', parts.baseCommit, parts.fragment, parts.toolchain, parts.guestInputs, parts.suiteVersion, parts.suite, parts.accel].join('\0')).digest('hex').slice(0, 20);
+    assert.equal(baseRunKey(parts), before);
+    assert.equal(baseRunKey({ ...parts, only: [] }), before, 'an empty filter is the whole suite');
+    const filtered = baseRunKey({ ...parts, only: ['buf-ring', 'buf-ring-mshot'] });
+    assert.notEqual(filtered, before);
+    assert.equal(baseRunKey({ ...parts, only: ['buf-ring-mshot', 'buf-ring', 'buf-ring'] }), filtered, 'order and repeats do not matter');
+    assert.notEqual(baseRunKey({ ...parts, only: ['buf-ring'] }), filtered, 'another set of tests, another key');
+    assert.notEqual(baseRunKey({ ...parts, only: ['buf-ring buf-ring-mshot'] }), filtered);
+    const { cache: c } = cache();
+    c.put({ key: filtered, suite: 'kbuf', baseCommit: parts.baseCommit, inputs: { ...parts, only: ['buf-ring', 'buf-ring-mshot'] }, boot: boot({ kbuf: [['buf-ring', 'ok'], ['buf-ring-mshot', 'ok']] }), jobId: 'j1', createdAt: '2026-12-03T00:00:00.000Z', durationMs: 5 });
+    assert.equal(c.get(before), null, 'a filtered run never answers for the whole suite');
+    assert.deepEqual(c.get(filtered)?.run.inputs.only, ['buf-ring', 'buf-ring-mshot']);
   });
 
   it('keeps the boot as printed and reads it with today\'s parser: a result line the KTAP channel lost is not a wrong row forever', () => {

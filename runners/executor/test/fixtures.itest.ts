@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import type { JobResult } from '../../../services/domain/job.ts';
 import { fixtures, patchbayRun } from './patchbay-run.ts';
 
@@ -85,6 +86,30 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
     assertEnvironment(result, 'booted');
     const recorded = JSON.parse(readFileSync(join(result.artifactsDir ?? '', 'result.json'), 'utf8')) as JobResult;
     assert.deepEqual(recorded.environment, result.environment, 'result.json holds it');
+  });
+
+  test('a run filtered by --test runs only the named tests, on the series\' kernel and the base alike', { timeout: HOUR }, async () => {
+    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'smoke', '--test', 'smoke/pbuf_ring_register', '--test', 'smoke/io_uring_setup']);
+    const trail = JSON.stringify({ status: result.status, summary: result.summary, error: result.error, stages: result.stages });
+    assert.equal(result.status, 'PASS', trail);
+    assert.equal(code, 0);
+    assert.deepEqual(result.results.map((r) => [r.suite, r.test, r.status, r.baseStatus, r.comparison]), [
+      ['smoke', 'io_uring_setup', 'PASS', 'PASS', 'unchanged'],
+      ['smoke', 'pbuf_ring_register', 'PASS', 'PASS', 'unchanged'],
+    ]);
+    // The guest was told (the series' initramfs holds the suite's "only" file) ...
+    const initramfs = gunzipSync(readFileSync(join(result.artifactsDir ?? '', 'initramfs.cpio.gz'))).toString('latin1');
+    assert.match(initramfs, /patchbay\/suites\/smoke\/only\0+io_uring_setup pbuf_ring_register\n/);
+    // ... and the base ran the same filtered set: a run of its own (the whole suite's cached runs do not stand for it), or one an earlier filtered job cached.
+    const smokeBase = result.base?.suites.find((b) => b.suite === 'smoke');
+    assert.ok(smokeBase && smokeBase.source !== 'unavailable', JSON.stringify(result.base));
+    if (smokeBase.source === 'run') {
+      assert.ok(existsSync(join(result.artifactsDir ?? '', 'base-ktap.txt')), 'the base booted in this job');
+    } else {
+      const from = recordedResult(dirname(dirname(result.artifactsDir ?? '')), smokeBase.jobId ?? '');
+      assert.deepEqual(from?.results.map((r) => r.test), ['io_uring_setup', 'pbuf_ring_register'], `the cached base run of job ${smokeBase.jobId ?? '?'} was the same filtered run`);
+    }
+    assertEnvironment(result, 'booted');
   });
 
   test('a series that does not apply is FAIL at apply, naming the patch and git\'s message', { timeout: HOUR }, async () => {
