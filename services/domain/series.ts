@@ -11,7 +11,8 @@
  * 4. checkCompleteness: one mail per counter, what is missing, the cover letter, partial rerolls.
  * 5. gatherTrailers: what replies add.
  *
- * assembleSeries runs them for one series; listRevisions for every revision in a pile.
+ * assembleSeries runs them for one series; listRevisions for every revision in a pile;
+ * seriesOfMessage for the revision a Message-ID belongs to.
  */
 export {
   SERIES_MAX_MESSAGES,
@@ -36,3 +37,4 @@ export { gatherTrailers, replyTargets, type GatheredTrailers } from './series/tr
 export { assembleSeries, seriesIdentity, seriesMbox, seriesPaths } from './series/assemble.ts';
 export { listRevisions } from './series/revisions.ts';
 export { prerequisiteSeries } from './series/prerequisites.ts';
+export { bareMessageId, seriesOfMessage, type SeriesOfMessage } from './series/message.ts';
