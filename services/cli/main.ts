@@ -18,11 +18,12 @@ import type { Status } from '../domain/status.ts';
 import { localTokenPath, parseRoles, startService } from '../serve/service.ts';
 import { openDatabase } from '../store/db.ts';
 import { ServiceClient } from './client.ts';
-import { parseMbox } from '../domain/mbox.ts';
-import { assembleSeries, seriesPaths } from '../domain/series.ts';
+import { seriesPaths } from '../domain/series.ts';
 import { type PrerequisitesApplied, prerequisitesFromMbox, prerequisitesLine } from '../domain/prerequisites.ts';
+import { type TestSelector, parseTestSelector } from '../domain/test-filter.ts';
 import { Progress, formatDuration } from './progress.ts';
 import { renderResult } from './results-table.ts';
+import { type SeriesSource, seriesFromSource } from './series-input.ts';
 import { loadCatalogs } from '../catalog/load.ts';
 import { makeExecutorDeps } from '../../runners/executor/deps.ts';
 import { makeLogger } from '../platform/logger.ts';
@@ -30,19 +31,26 @@ import { makeLogger } from '../platform/logger.ts';
 const USAGE = `usage: patchbay <command> [options]
 
 commands:
-  run --tree NAME --mbox FILE [--prerequisites FILE] [--suite NAME ...] [--base COMMIT] [--json] [-v]
+  run [--tree NAME] (--mbox FILE | --message-id ID --inbox URL) [--prerequisites FILE]
+      [--suite NAME ...] [--test SUITE/TEST ...] [--base COMMIT] [--json] [-v]
         apply a series to a tree, build, boot it in QEMU and run the suites
         (default: the suites the series' paths select), compared with the base;
+        --message-id: fetch the thread from that public-inbox (an allowlisted
+        origin, PATCHBAY_INBOX_ALLOW) and take the revision the message is in;
+        --test: run only these tests of their suites (a suite not selected is
+        added), on the series' kernel and the base alike;
         --prerequisites: an mbox of patches the series needs that the tree lacks,
         applied in file order on the base (of both kernels) before the series
   trees [--json]        list the configured trees
   suites [--json]       list the test suites
   demo [--port N]       start the service on embedded defaults, submit the passing
                         fixture series, follow it to its verdict, print the job page
-  serve [--port N] [--role api|worker|lore|all]
-        run the service (API and a worker by default, and the lore watcher
-        when PATCHBAY_LORE_WATCH=true) on the configured database (embedded
-        PGlite unless DATABASE_URL) and Redis
+  serve [--port N] [--role api|worker|lore|reporter|all]
+        run the service (API, a worker and the reporter by default, and the
+        lore watcher when PATCHBAY_LORE_WATCH=true) on the configured database
+        (embedded PGlite unless DATABASE_URL) and Redis; the reporter mails
+        verdicts into their threads (PATCHBAY_SMTP_URL) or, by default, writes
+        them to the outbox folder
   lore status [--json] [--limit N] [--decision KIND|series|all] [--server URL]
         the lore watcher: each inbox's cursor, last poll and errors, and the
         recent decisions with their reasons (default: series, not discussions)
@@ -62,7 +70,7 @@ commands:
 exit status: 0 when a job ran (whatever its verdict) , 1 for MISS
 (infrastructure trouble), 2 for bad input or usage.`;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 export function newJobId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
@@ -75,30 +83,38 @@ async function cmdRun(argv: string[]): Promise<number> {
     options: {
       tree: { type: 'string' },
       mbox: { type: 'string' },
+      'message-id': { type: 'string' },
+      inbox: { type: 'string' },
       prerequisites: { type: 'string' },
       suite: { type: 'string', multiple: true },
+      test: { type: 'string', multiple: true },
       base: { type: 'string' },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
     },
     strict: true,
   });
-  if (values.mbox === undefined) throw new UsageError('run: --mbox FILE is required');
+  const source = runSource(values);
+  const only: TestSelector[] = (values.test ?? []).map(parseTestSelector);
   const config = loadConfig(process.env);
   const catalogs = loadCatalogs(config);
   const tree = catalogs.trees.get(values.tree ?? catalogs.trees.trees[0]?.name ?? '');
-  const series = assembleSeries(parseMbox(readFileSync(values.mbox).toString('latin1')));
+  const err = process.stderr;
+  const { series, from, note } = await seriesFromSource(source, { allow: config.api.inboxAllowlist, timeoutMs: config.api.inboxTimeoutMs, maxBytes: config.api.mboxLimitBytes });
+  if (source.kind === 'message-id') err.write(`patchbay: series from ${from}${note === null ? '' : `: ${note}`}\n`);
   const prerequisites = values.prerequisites === undefined ? null : prerequisitesFromMbox(readFileSync(values.prerequisites).toString('latin1'));
-  const suites = values.suite ? catalogs.suites.select(values.suite) : catalogs.suites.forPaths(seriesPaths(series));
+  const chosen = values.suite ? catalogs.suites.select(values.suite) : catalogs.suites.forPaths(seriesPaths(series));
+  // A --test names its suite: one not selected is added.
+  const suites = catalogs.suites.select([...chosen.map((s) => s.name), ...only.map((k) => k.suite)]);
   const logger = makeLogger(config);
   const { deps, engine } = makeExecutorDeps(config, process.env, logger);
   await engine.ping();
-  const err = process.stderr;
   for (const name of await engine.reapOrphans(orphanAgeSeconds(config))) err.write(`patchbay: removed ${name}, left behind by a runner that is gone\n`);
 
   const jobId = newJobId();
   const onPrerequisites = prerequisites === null ? '' : ` after ${prerequisites.patches.length} prerequisite patch(es)`;
-  err.write(`patchbay: job ${jobId}: "${series.title}" v${series.version}, ${series.patches.length} patch(es)${onPrerequisites} on ${tree.name}, suites ${suites.map((s) => s.name).join(', ')}\n`);
+  const filter = only.length === 0 ? '' : ` (only ${only.map((k) => `${k.suite}/${k.test}`).join(', ')})`;
+  err.write(`patchbay: job ${jobId}: "${series.title}" v${series.version}, ${series.patches.length} patch(es)${onPrerequisites} on ${tree.name}, suites ${suites.map((s) => s.name).join(', ')}${filter}\n`);
   const progress = new Progress(err, values.verbose);
   const abort = new AbortController();
   const onSignal = (): void => { abort.abort(); };
@@ -106,7 +122,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     const result = await runJob(
-      { jobId, tree, base: values.base ?? null, series, prerequisites, suites, kernelFragment: catalogs.kernelFragment },
+      { jobId, tree, base: values.base ?? null, series, prerequisites, suites, kernelFragment: catalogs.kernelFragment, ...(only.length > 0 ? { only } : {}) },
       deps,
       (e) => { progress.handle(e); },
       abort.signal,
@@ -121,6 +137,19 @@ async function cmdRun(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     logger.flush();
   }
+}
+
+/** `run`'s series: exactly one of --mbox FILE and --message-id ID (with --inbox URL). */
+export function runSource(values: { mbox?: string | undefined; 'message-id'?: string | undefined; inbox?: string | undefined }): SeriesSource {
+  const messageId = values['message-id'];
+  if (values.mbox !== undefined && messageId !== undefined) throw new UsageError('run: --mbox and --message-id exclude each other');
+  if (values.mbox !== undefined) {
+    if (values.inbox !== undefined) throw new UsageError('run: --inbox goes with --message-id, not --mbox');
+    return { kind: 'mbox', file: values.mbox };
+  }
+  if (messageId === undefined) throw new UsageError('run: --mbox FILE or --message-id ID --inbox URL is required');
+  if (values.inbox === undefined) throw new UsageError('run: --message-id needs --inbox URL (a public-inbox, e.g. a lore list)');
+  return { kind: 'message-id', messageId, inbox: values.inbox };
 }
 
 function cmdTrees(argv: string[]): number {
