@@ -85,15 +85,20 @@ export class Reporter {
     return this.#closing;
   }
 
+  /** Whether close() was called (a method, so that a check after an await is not narrowed away). */
+  #stopped(): boolean {
+    return this.#abort.signal.aborted;
+  }
+
   async #run(): Promise<void> {
     const log = this.#deps.logger;
-    while (!this.#abort.signal.aborted) {
+    while (!this.#stopped()) {
       try {
         await this.tick();
       } catch (e) {
         log.error({ err: errorMessage(e), code: isPatchbayError(e) ? e.code : undefined }, 'reporter tick failed');
       }
-      if (this.#abort.signal.aborted) break;
+      if (this.#stopped()) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.#deps.settings.pollIntervalMs);
         this.#wake = () => { clearTimeout(timer); resolve(); };

@@ -30,14 +30,18 @@ import { openDatabase, type Store } from '../store/db.ts';
 import { makeProcessor } from '../worker/processor.ts';
 import { workerStore } from '../worker/store-adapter.ts';
 import { SeriesWorker, requestCancel } from '../worker/worker.ts';
+import type { Reporter } from '../reporter/reporter.ts';
+import { reportPlanning, startReporter } from '../reporter/service.ts';
 
-export type Role = 'api' | 'worker' | 'lore';
+export type Role = 'api' | 'worker' | 'lore' | 'reporter';
 
 export interface Service {
   api: FastifyInstance | null;
   worker: SeriesWorker | null;
   /** The lore watcher, when this process runs the lore role. */
   lore: LoreWatcher | null;
+  /** The reporter (outbox -> mail), when this process runs that role. */
+  reporter: Reporter | null;
   store: Store;
   intake: Intake;
   /** The address the API listens on, when it runs. */
@@ -87,7 +91,8 @@ export async function startService(config: Config, opts: { roles: readonly Role[
     const reaped = await engine.reapOrphans(orphanAgeSeconds(config)).catch(() => []);
     if (reaped.length > 0) log.warn({ reaped }, 'removed containers of runners that are gone');
     const processor = makeProcessor({
-      store: workerStore(store),
+      // Each verdict plans its mail report in the transaction that records it.
+      store: workerStore(store, reportPlanning(config)),
       trees: catalogs.trees,
       suites: catalogs.suites,
       kernelFragment: catalogs.kernelFragment,
@@ -132,6 +137,13 @@ export async function startService(config: Config, opts: { roles: readonly Role[
     closers.unshift(async () => { await watcher.close(); });
   }
 
+  let reporter: Reporter | null = null;
+  if (opts.roles.includes('reporter')) {
+    const r = startReporter(config, { store, catalogs, logger: log });
+    reporter = r;
+    closers.unshift(async () => { await r.close(); });
+  }
+
   let api: FastifyInstance | null = null;
   let url: string | null = null;
   if (opts.roles.includes('api')) {
@@ -161,7 +173,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
 
   let closing: Promise<void> | null = null;
   return {
-    api, worker, lore, store, intake, url,
+    api, worker, lore, reporter, store, intake, url,
     close() {
       closing ??= (async () => {
         for (const c of closers) {
@@ -210,11 +222,17 @@ async function ensureLocalToken(store: Store, dataDir: string, log: Logger): Pro
 
 /**
  * The roles of `serve --role`: all (the default) is the API and a worker,
- * and the lore watcher when configuration says to watch (lore.watch); a
- * single role runs alone.
+ * the reporter when reports are on (report.enabled), and the lore watcher
+ * when configuration says to watch (lore.watch); a single role runs alone.
  */
-export function parseRoles(role: string | undefined, config: Pick<Config, 'lore'>): Role[] {
-  if (role === undefined || role === 'all') return config.lore.watch ? ['api', 'worker', 'lore'] : ['api', 'worker'];
-  if (role === 'api' || role === 'worker' || role === 'lore') return [role];
-  throw new PatchbayError('USAGE', `--role must be api, worker, lore or all, not "${role}"`);
+export function parseRoles(role: string | undefined, config: Pick<Config, 'lore' | 'report'>): Role[] {
+  if (role === undefined || role === 'all') {
+    return [
+      'api', 'worker',
+      ...(config.lore.watch ? ['lore' as const] : []),
+      ...(config.report.enabled ? ['reporter' as const] : []),
+    ];
+  }
+  if (role === 'api' || role === 'worker' || role === 'lore' || role === 'reporter') return [role];
+  throw new PatchbayError('USAGE', `--role must be api, worker, lore, reporter or all, not "${role}"`);
 }
