@@ -36,6 +36,13 @@ export interface SubmitRequest {
   suites: readonly string[] | null;
   /** A deliberate rerun: a new job even if this series was tested the same way. */
   force: boolean;
+  /**
+   * A rerun asked for once, by something with an identity of its own (a
+   * reply command: its Message-ID): a new job as with force, but the same
+   * rerunKey gives the same job again (asked twice, or again after a crash
+   * between queuing it and recording the command). Absent or null: none.
+   */
+  rerunKey?: string | null;
   submittedBy: string | null;
   /** The most jobs submittedBy may have queued or running (JOB_QUOTA past it); null: no cap. */
   activeJobCap: number | null;
@@ -122,7 +129,7 @@ export class Intake {
       baseRule: req.baseRule ?? null,
       prerequisitesId: preRecord?.id ?? null,
       suites,
-      idempotencyKey: jobIdempotencyKey({ contentHash, tree, base: req.base, suites, prerequisitesHash, force: req.force }),
+      idempotencyKey: jobIdempotencyKey({ contentHash, tree, base: req.base, suites, prerequisitesHash, force: req.force, rerunKey: req.rerunKey ?? null }),
       // The deadline runs from when a worker starts it (the executor enforces it).
       deadlineAt: null,
       submittedBy: req.submittedBy,

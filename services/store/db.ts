@@ -13,6 +13,7 @@ import { Kysely, Migrator, PostgresDialect, type Dialect, type MigrationProvider
 import pg from 'pg';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
 import { processAlive } from '../platform/process.ts';
+import { CommandRepo } from './command-repo.ts';
 import { JobRepo } from './job-repo.ts';
 import { LoreRepo } from './lore-repo.ts';
 import { OutboxRepo } from './outbox-repo.ts';
@@ -36,6 +37,7 @@ export {
 } from './series-repo.ts';
 export { TokenRepo, hashSecret, type Token } from './token-repo.ts';
 export { OutboxRepo, RESULT_KEY, ACK_KEY, reportMessageId, replyTargetOf, type OutboxEntry, type ReportPlanning, type ListOutboxOptions } from './outbox-repo.ts';
+export { CommandRepo, COMMAND_OUTCOMES, type CommandAck, type CommandOutcome, type NewReportCommand, type ReportCommand } from './command-repo.ts';
 export { LoreRepo, type LoreDecision, type LoreInboxStatus, type NewLoreDecision, type StoredMail } from './lore-repo.ts';
 export type { Page } from './util.ts';
 
@@ -57,6 +59,8 @@ export interface Store {
   readonly lore: LoreRepo;
   /** Mail reports and acknowledgements, and their sending. */
   readonly outbox: OutboxRepo;
+  /** Reply commands read from threads (`patchbay: retest` ...), once each. */
+  readonly commands: CommandRepo;
   /** For queries the repositories do not offer (tests, one-off tools). */
   readonly db: Kysely<Database>;
   /**
@@ -203,6 +207,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Store> {
     tokens: new TokenRepo(db),
     lore: new LoreRepo(db),
     outbox: new OutboxRepo(db),
+    commands: new CommandRepo(db),
     db,
     close,
   };

@@ -44,6 +44,8 @@ export interface Job {
   baseRule: string | null;
   /** The series of prerequisite patches applied on the base before this job's series; null: none. */
   prerequisitesId: string | null;
+  /** Who said its failure is not the series' doing (a `patchbay: unrelated` reply, by address); null: nobody. */
+  unrelatedBy: string | null;
 }
 
 export interface JobWithResult extends Job {
@@ -83,7 +85,9 @@ export interface ListJobsOptions {
  * The key that makes submitting the same series to the same tree, base and
  * suites twice give the same job: sha256 of the content hash, tree, base and
  * the sorted suites, and the prerequisites' content hash when there are
- * any. `force` (a deliberate rerun) appends a random suffix.
+ * any. `force` (a deliberate rerun) appends a random suffix; `rerunKey` (a
+ * rerun something asked for once, such as a reply command by its
+ * Message-ID) appends its hash instead, so asking again gives the same job.
  */
 export function jobIdempotencyKey(input: {
   contentHash: string;
@@ -93,6 +97,8 @@ export function jobIdempotencyKey(input: {
   /** The prerequisite patches' content hash; absent or null: none (the key is as it was before prerequisites). */
   prerequisitesHash?: string | null;
   force?: boolean;
+  /** A rerun keyed by what asked for it: a new job, the same one for the same rerunKey. Takes the place of force's random suffix. */
+  rerunKey?: string | null;
 }): string {
   const suites = [...new Set(input.suites)].sort();
   const parts: unknown[] = [input.contentHash, input.tree, input.base, suites];
@@ -100,6 +106,7 @@ export function jobIdempotencyKey(input: {
   const key = createHash('sha256')
     .update(JSON.stringify(parts))
     .digest('hex');
+  if (input.rerunKey != null) return `${key}:rerun:${createHash('sha256').update(input.rerunKey).digest('hex').slice(0, 32)}`;
   return input.force === true ? `${key}:force:${randomBytes(8).toString('hex')}` : key;
 }
 
@@ -133,6 +140,7 @@ function toJob(r: Selectable<JobsTable>): Job {
     submittedBy: r.submitted_by,
     baseRule: r.base_rule,
     prerequisitesId: r.prerequisites_id,
+    unrelatedBy: r.unrelated_by,
   };
 }
 
@@ -268,6 +276,31 @@ export class JobRepo {
         .execute(),
     );
     return rows.map(toJob);
+  }
+
+  /** The newest job of a series with this status (the revision's latest FAIL), or null. */
+  async latestWithStatus(seriesId: string, status: JobStatus): Promise<Job | null> {
+    const row = await guard('could not read the jobs of the series', () =>
+      this.#db.selectFrom('jobs').selectAll().where('series_id', '=', seriesId).where('status', '=', status)
+        .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst(),
+    );
+    return row === undefined ? null : toJob(row);
+  }
+
+  /**
+   * Records who said a failed job's failure is not the series' doing (a
+   * `patchbay: unrelated` reply). The first to say so is kept: asking
+   * again, or someone else, changes nothing. Only a FAIL job; null when
+   * the job is not one (or not there).
+   */
+  async markUnrelated(id: string, by: string): Promise<Job | null> {
+    const row = await guard('could not mark the job\'s failure unrelated', () =>
+      this.#db.updateTable('jobs')
+        .set({ unrelated_by: sql<string>`coalesce(unrelated_by, ${cleanText(by)})` })
+        .where('id', '=', id).where('status', '=', 'FAIL')
+        .returningAll().executeTakeFirst(),
+    );
+    return row === undefined ? null : toJob(row);
   }
 
   /** The recorded stage runs (in order) and test results of a job. */

@@ -314,6 +314,15 @@ export class LoreRepo {
     });
   }
 
+  /** Whether the watcher queued a series from this thread (its replies may hold commands for it). */
+  async threadQueued(threadRoot: string): Promise<boolean> {
+    return guard('could not read a decision', async () => {
+      const r = await this.#db.selectFrom('lore_decisions').select('id').where('thread_root', '=', threadRoot).where('decision', '=', 'queued')
+        .where('series_id', 'is not', null).limit(1).executeTakeFirst();
+      return r !== undefined;
+    });
+  }
+
   /** Which decided revision, if any, queued this job. */
   async decisionByJob(jobId: string): Promise<LoreDecision | null> {
     return guard('could not read a decision', async () => {

@@ -148,6 +148,55 @@ export class OutboxRepo {
     return inserted === undefined ? null : toEntry(inserted);
   }
 
+  /**
+   * In the transaction that records a reply command: its acknowledgement,
+   * a reply to the command's mail (`target`), To: its sender, Cc: per the
+   * inbox's mode (its To and Cc, or nobody for author), with `body` as its
+   * text. Once per command (ACK_KEY). Returns the row planned, or null
+   * when it was planned before.
+   */
+  static async planAck(trx: Transaction<Database>, ack: {
+    /** The command mail's Message-ID. */
+    commandMessageId: string;
+    target: ThreadTarget;
+    seriesId: string;
+    jobId: string | null;
+    /** The inbox whose policy applies (the series'). */
+    inbox: string | null;
+    body: string;
+    reason: string;
+  }, planning: ReportPlanning): Promise<OutboxEntry | null> {
+    const series = await trx.selectFrom('series').select(['root_message_id']).where('id', '=', ack.seriesId).executeTakeFirst();
+    if (series === undefined) return null;
+    const policy = inboxPolicy(planning.policy, ack.inbox ?? '');
+    const { target } = ack;
+    const recipients = reportRecipients({
+      mode: policy.mode, from: target.from, to: target.to, cc: target.cc, robot: planning.robot, optOut: [...planning.policy.optOut, ...policy.optOut],
+    });
+    const id = newId('m');
+    const skipped = recipients.to.length === 0;
+    const inserted = await trx.insertInto('outbox').values({
+      id,
+      key: ACK_KEY(ack.commandMessageId),
+      kind: 'ack',
+      revision: series.root_message_id,
+      series_id: ack.seriesId,
+      job_id: ack.jobId,
+      verdict: null,
+      inbox: ack.inbox,
+      mode: policy.mode,
+      message_id: reportMessageId(id, planning.messageIdDomain),
+      in_reply_to: target.messageId,
+      references: jsonb(target.references),
+      subject: cleanText(target.subject),
+      recipients: jsonb(recipients),
+      body: cleanText(ack.body),
+      status: skipped ? 'skipped' : 'pending',
+      reason: skipped ? `${ack.reason}; not sent: the command's sender (${target.from.email}) opted out or has no usable address` : ack.reason,
+    }).onConflict((oc) => oc.column('key').doNothing()).returning(ENTRY_COLUMNS).returning(COMPOSED).executeTakeFirst();
+    return inserted === undefined ? null : toEntry(inserted);
+  }
+
   async get(id: string): Promise<OutboxEntry | null> {
     const row = await guard('could not read the outbox', () => this.#db.selectFrom('outbox').select(ENTRY_COLUMNS).select(COMPOSED).where('id', '=', id).executeTakeFirst());
     return row === undefined ? null : toEntry(row);

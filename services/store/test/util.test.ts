@@ -55,6 +55,16 @@ test('jobIdempotencyKey: order and repeats of suites do not matter, tree and bas
   assert.match(jobIdempotencyKey({ ...base, force: true }), new RegExp(`^${k}:force:[0-9a-f]{16}$`));
 });
 
+test('jobIdempotencyKey: a rerun keyed by what asked for it is a new job, the same one each time it is asked', () => {
+  const base = { contentHash: 'c'.repeat(64), tree: 'io_uring', base: null, suites: ['kbuf'] };
+  const k = jobIdempotencyKey(base);
+  const once = jobIdempotencyKey({ ...base, force: true, rerunKey: 'reply-command:a@example.org' });
+  assert.match(once, new RegExp(`^${k}:rerun:[0-9a-f]{32}$`));
+  assert.equal(jobIdempotencyKey({ ...base, force: true, rerunKey: 'reply-command:a@example.org' }), once);
+  assert.notEqual(jobIdempotencyKey({ ...base, rerunKey: 'reply-command:b@example.org' }), once);
+  assert.equal(jobIdempotencyKey({ ...base, rerunKey: null }), k);
+});
+
 test('storeError: constraint violations, transient failures, the rest', () => {
   const dup = storeError(Object.assign(new Error('duplicate key'), { code: '23505', constraint: 'tokens_name_key' }), 'x');
   assert.equal(dup.code, 'STORE_CONSTRAINT');
