@@ -6,7 +6,9 @@
  * exactly once. Every judgement is recorded with its reason
  * (store.lore.decide, unique per revision), so a restart, a re-post or a
  * cross-post never queues twice. One watcher polls at a time (a lease in
- * the database); a second one waits.
+ * the database); a second one waits. Replies in the threads of series it
+ * queued are read for reply commands (`patchbay: retest`, `base <commit>`,
+ * `unrelated`), each acted on once and acknowledged in the thread.
  */
 import { hostname } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
@@ -15,10 +17,13 @@ import type { TreeCatalog } from '../catalog/trees.ts';
 import type { Config } from '../config/config.ts';
 import { PatchbayError, errorMessage, isPatchbayError } from '../domain/errors.ts';
 import { type MailMessage, parseMbox, parseMessage, toMboxrd } from '../domain/mbox.ts';
+import { type ReplyCommand, answeredIds, describeCommand, readCommand } from '../domain/report/commands.ts';
+import { inboxPolicy } from '../domain/report/policy.ts';
+import { threadTarget } from '../domain/report/thread.ts';
 import { type RevisionSummary, type Series, assembleSeries, listRevisions, seriesPaths } from '../domain/series.ts';
-import type { BaseDecision } from '../intake/base.ts';
-import type { Intake } from '../intake/intake.ts';
-import type { LoreDecision, NewLoreDecision, Store, StoredMail } from '../store/db.ts';
+import type { BaseDecision, BaseGit } from '../intake/base.ts';
+import type { Intake, SubmitResult } from '../intake/intake.ts';
+import type { CommandOutcome, Job, LoreDecision, NewLoreDecision, ReportPlanning, SeriesRecord, Store, StoredMail } from '../store/db.ts';
 import { WATCHER_LEASE } from '../store/lore-repo.ts';
 import { ATOM_PAGE, PoliteClient, type Sleep, fetchMessages, fetchRaw, fetchThread, listPage, sleep } from './client.ts';
 import { normalizeInbox } from './inbox.ts';
@@ -41,8 +46,33 @@ export interface WatcherDeps {
   /** `git patch-id --stable` of mails as git am reads them (services/intake/mailinfo.ts patchIdsWithGit, bound to its limits). */
   patchIds: (mails: readonly MailMessage[]) => Promise<Array<string | null>>;
   logger: Logger;
+  /** Reply commands in the threads of queued series; absent: none are read. */
+  commands?: CommandSettings;
   now?: () => number;
   sleep?: Sleep;
+}
+
+export interface CommandSettings {
+  /**
+   * The report policy (who may command in which inbox: the series' author
+   * and its maintainers; where the acknowledgement goes) and the robot's
+   * address (its own mail is never a command). null: reports are off, and
+   * with them commands (the robot says nothing in threads).
+   */
+  planning: ReportPlanning | null;
+  /** The dashboard's public address (config.report.publicUrl): job links in acknowledgements. */
+  publicUrl: string;
+  /** Whether a commit is in a tree's mirror (`patchbay: base <commit>`). */
+  git: Pick<BaseGit, 'resolveCommit'>;
+}
+
+/** What a command from someone who may give it came to. */
+interface CommandResult {
+  outcome: Exclude<CommandOutcome, 'ignored'>;
+  detail: string;
+  jobId: string | null;
+  /** The acknowledgement's text. */
+  ack: string;
 }
 
 export interface PollReport {
@@ -433,8 +463,157 @@ export class LoreWatcher {
       if (decision === null) pending = true;
       else made.push(decision);
     }
+    // Replies with commands: also in a thread whose revisions were all decided before (new mail is what made it dirty).
+    if (await this.#readCommands(t, messages, log)) pending = true;
     if (!pending) await store.lore.markThread(t.root, { dirty: false });
     return made;
+  }
+
+  /**
+   * The reply commands of a thread the watcher queued a series from: each
+   * message carrying one (readCommand) that is not recorded yet is acted
+   * on and recorded (#command). True when one could not be handled now
+   * (git or the intake failing): the thread is judged again next pass.
+   */
+  async #readCommands(t: { root: string; inbox: string }, messages: readonly MailMessage[], log: Logger): Promise<boolean> {
+    const settings = this.deps.commands;
+    const planning = settings?.planning ?? null;
+    if (settings === undefined || planning === null) return false;
+    const found: Array<{ mail: MailMessage; command: ReplyCommand }> = [];
+    for (const mail of messages) {
+      const command = readCommand(mail, planning.robot);
+      if (command !== null) found.push({ mail, command });
+    }
+    if (found.length === 0) return false;
+    const { store } = this.deps;
+    if (!(await store.lore.threadQueued(t.root))) return false;
+    const recorded = await store.commands.recorded(found.map((f) => f.mail.messageId));
+    let again = false;
+    for (const { mail, command } of found) {
+      if (recorded.has(mail.messageId)) continue;
+      try {
+        await this.#command(t, mail, command, planning, settings, log);
+      } catch (e) {
+        again = true;
+        log.warn({ messageId: mail.messageId, command: describeCommand(command), err: errorMessage(e) }, 'a reply command could not be handled now; it is tried again next pass');
+      }
+    }
+    return again;
+  }
+
+  /**
+   * One command, once: the revision it answers (the first of the mails it
+   * answers that is a patch, cover letter or report of a stored series;
+   * none: not for us, nothing recorded), whether its sender may give it
+   * (the series' author or one of the inbox's maintainers; anyone else:
+   * recorded as ignored, nothing done), the action (idempotent: a job is
+   * keyed by the command's Message-ID), then the command and its
+   * acknowledgement recorded in one transaction.
+   */
+  async #command(t: { root: string; inbox: string }, mail: MailMessage, command: ReplyCommand, planning: ReportPlanning, settings: CommandSettings, log: Logger): Promise<void> {
+    const { store } = this.deps;
+    const answered = await store.commands.seriesOfReply(answeredIds(mail));
+    if (answered === null) return;
+    const series = await store.series.get(answered.seriesId);
+    if (series === null) return;
+    const from = mail.from.email.trim().toLowerCase();
+    const inbox = series.inboxUrl ?? t.inbox;
+    const asked = describeCommand(command);
+    const clog = log.child({ seriesId: series.id, messageId: mail.messageId, from, command: asked });
+    const row = {
+      messageId: mail.messageId, threadRoot: t.root, seriesId: series.id, fromEmail: from,
+      command: command.command, argument: command.command === 'base' ? command.commit : null,
+    };
+    const maintainers = inboxPolicy(planning.policy, inbox).maintainers.map((a) => a.toLowerCase());
+    const authors = new Set([...(await store.series.patches(series.id)), ...[await store.series.cover(series.id)].filter((c) => c !== null)]
+      .map((p) => p.authorEmail.trim().toLowerCase()));
+    if (!authors.has(from) && !maintainers.includes(from)) {
+      const detail = `${from} is neither the series' author (${[...authors].join(', ')}) nor a maintainer of ${inbox}`;
+      const { created } = await store.commands.record({ ...row, outcome: 'ignored', detail, jobId: null }, null);
+      if (created) clog.info({ outcome: 'ignored', detail }, 'reply command ignored');
+      return;
+    }
+    const result = await this.#act(series, mail.messageId, command, from, settings);
+    const { created, ack } = await store.commands.record({ ...row, outcome: result.outcome, detail: result.detail, jobId: result.jobId }, {
+      target: threadTarget(mail), inbox, body: result.ack, reason: `acknowledges "patchbay: ${asked}" from ${from} (${result.outcome})`, planning,
+    });
+    if (created) clog.info({ outcome: result.outcome, detail: result.detail, jobId: result.jobId ?? undefined, ack: ack?.id }, 'reply command handled');
+  }
+
+  /** The action of a command from someone who may give it. Throws when it cannot be done now (git, the intake, the database failing). */
+  async #act(series: SeriesRecord, messageId: string, command: ReplyCommand, from: string, settings: CommandSettings): Promise<CommandResult> {
+    const { store } = this.deps;
+    const v = `v${series.version}`;
+    const jobUrl = (id: string): string => `${settings.publicUrl.replace(/\/+$/, '')}/jobs/${id}`;
+    const refused = (detail: string, ack: string): CommandResult => ({ outcome: 'refused', detail, jobId: null, ack });
+    const later = 'the result will be reported in this thread if it differs from the last one.';
+    switch (command.command) {
+      case 'unrelated': {
+        const failed = await store.jobs.latestWithStatus(series.id, 'FAIL');
+        const marked = failed === null ? null : await store.jobs.markUnrelated(failed.id, from);
+        if (marked === null) {
+          return refused(`${v} has no failed job`, `patchbay: nothing to mark: ${v} of this series has no failed job. Nothing was changed.`);
+        }
+        const by = marked.unrelatedBy ?? from;
+        return {
+          outcome: 'done', jobId: marked.id, detail: `job ${marked.id}'s failure marked as not the series' doing by ${by}`,
+          ack: by === from
+            ? `patchbay: the failure of ${v} in job ${marked.id} (${jobUrl(marked.id)}) is recorded as not caused by the series, as ${from} said.`
+            : `patchbay: the failure of ${v} in job ${marked.id} (${jobUrl(marked.id)}) was already recorded as not caused by the series, by ${by}.`,
+        };
+      }
+      case 'retest':
+      case 'base': {
+        const latest = (await store.jobs.forSeries(series.id))[0];
+        if (latest === undefined) return refused(`${v} has no job to go by`, `patchbay: ${v} of this series was never tested here, so there is nothing to ${command.command === 'retest' ? 'repeat' : 'move to another base'}. Nothing was queued.`);
+        let base = latest.base ?? latest.baseCommit;
+        let baseRule = latest.baseRule;
+        if (command.command === 'base') {
+          const found = await settings.git.resolveCommit(latest.tree, command.commit);
+          if (found.kind === 'missing') {
+            return refused(`the ${latest.tree} tree has no commit ${command.commit}`, `patchbay: cannot test ${v} on ${command.commit}: the ${latest.tree} tree has no such commit. Nothing was queued.`);
+          }
+          if (found.kind === 'ambiguous') {
+            return refused(`${command.commit} names more than one commit of the ${latest.tree} tree`, `patchbay: cannot test ${v} on ${command.commit}: it names more than one commit of the ${latest.tree} tree; give more of its digits. Nothing was queued.`);
+          }
+          base = found.sha;
+          baseRule = 'requested';
+        }
+        let submitted: SubmitResult;
+        try {
+          submitted = await this.#resubmit(series, latest, base, baseRule, messageId);
+        } catch (e) {
+          if (!isPatchbayError(e) || e.retryable) throw e;
+          return refused(`${e.code}: ${e.message}`, `patchbay: ${command.command === 'retest' ? 'retest' : `test on ${command.commit}`} of ${v} could not be queued: ${e.message}`);
+        }
+        const job = submitted.jobs[0];
+        if (job === undefined) throw new PatchbayError('INTAKE_NO_JOB', 'the intake returned no job');
+        const on = base === null ? '' : ` on ${latest.tree} at ${base.slice(0, 12)}`;
+        return command.command === 'retest'
+          ? { outcome: 'done', jobId: job.id, detail: `queued job ${job.id}${on}`, ack: `patchbay: retest of ${v} queued as job ${job.id} (${jobUrl(job.id)}); ${later}` }
+          : { outcome: 'done', jobId: job.id, detail: `queued job ${job.id}${on}`, ack: `patchbay: ${v} queued${on} as job ${job.id} (${jobUrl(job.id)}); ${later}` };
+      }
+    }
+  }
+
+  /**
+   * A new job for a stored series like `like` (tree, suites,
+   * prerequisites) on `base`, through the intake as any submission,
+   * keyed by the command's Message-ID: asked again (after a crash before
+   * the command was recorded), the same job comes back.
+   */
+  async #resubmit(series: SeriesRecord, like: Job, base: string | null, baseRule: string | null, commandMessageId: string): Promise<SubmitResult> {
+    const mboxOf = async (seriesId: string, cover: boolean): Promise<string> => {
+      const { store } = this.deps;
+      const patches = await store.series.patches(seriesId);
+      const first = cover ? await store.series.cover(seriesId) : null;
+      return toMboxrd([...(first === null ? [] : [first]), ...patches].map((p) => parseMessage(p.raw.toString('latin1'))));
+    };
+    return this.deps.intake.submit({
+      mbox: await mboxOf(series.id, true), source: series.source, inboxUrl: series.inboxUrl, tree: like.tree, base, baseRule,
+      prerequisites: like.prerequisitesId === null ? null : await mboxOf(like.prerequisitesId, false),
+      suites: like.suites, force: true, rerunKey: `reply-command:${commandMessageId}`, submittedBy: null, activeJobCap: null,
+    });
   }
 
   /** A complete revision: assembled, checked for relevance and a base, then queued; null: try again next pass. */

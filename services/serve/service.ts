@@ -131,6 +131,8 @@ export async function startService(config: Config, opts: { roles: readonly Role[
       allow: config.api.inboxAllowlist, timeoutMs: config.api.inboxTimeoutMs, maxBytes: config.api.mboxLimitBytes,
       resolveBase: (series, prerequisites) => resolveBase(series, { trees: catalogs.trees, git, requestedTree: null, requestedBase: null, historyDepth: config.lore.baseHistoryDepth, prerequisites }),
       patchIds,
+      // Reply commands (`patchbay: retest` ...) in the threads of queued series; off with reports.
+      commands: { planning: reportPlanning(config), publicUrl: config.report.publicUrl, git },
     });
     lore = watcher;
     watcher.start();
