@@ -21,6 +21,7 @@ import pageRoutes from './pages/routes.ts';
 import healthRoutes, { type ReadinessCheck } from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
 import loreRoutes from './routes/lore.ts';
+import outboxRoutes from './routes/outbox.ts';
 import seriesRoutes from './routes/series.ts';
 import type { Registry } from 'prom-client';
 
@@ -75,6 +76,7 @@ export default fp(async function patchbayApi(app: FastifyInstance, opts: AppOpti
   await app.register(seriesRoutes, { store: opts.store, intake: opts.intake, mboxLimitBytes: opts.mboxLimitBytes, fetchThread: opts.fetchThread, activeJobsPerToken: opts.activeJobsPerToken });
   await app.register(jobRoutes, { store: opts.store, queue: opts.queue, logs: opts.logs, cancelRunning: opts.cancelRunning, logPollMs: opts.logPollMs ?? 500, sse: opts.sse });
   await app.register(loreRoutes, { store: opts.store });
+  await app.register(outboxRoutes, { store: opts.store });
   await app.register(pageRoutes, { store: opts.store });
   await app.register(healthRoutes, { checks: opts.readiness, registry: opts.registry, checkTimeoutMs: 2000 });
 }, { name: 'patchbay-api' });

@@ -40,18 +40,29 @@ ol.timeline{list-style:none;padding:0;display:flex;gap:.4em;flex-wrap:wrap}ol.ti
 tr.cmp-new-failure td{background:#ffebe9}tr.cmp-flaky td,tr.cmp-pre-existing td{background:#fff8c5}tr.cmp-fixed td{background:#dafbe1}
 .muted{color:#57606a}
 .d{font-weight:600;padding:.05em .45em;border-radius:3px;font-size:12px;border:1px solid #d0d7de}
-.d-queued{background:#dafbe1}.d-duplicate,.d-no-patches,.d-not-relevant{background:#f0f2f4}.d-incomplete,.d-no-base{background:#fff8c5}.d-invalid{background:#ffebe9}`;
+.d-queued{background:#dafbe1}.d-duplicate,.d-no-patches,.d-not-relevant{background:#f0f2f4}.d-incomplete,.d-no-base{background:#fff8c5}.d-invalid{background:#ffebe9}
+.o-pending,.o-sending{background:#0969da}.o-sent{background:#1a7f37}.o-failed{background:#cf222e}.o-held{background:#bf8700}.o-skipped{background:#8c959f}`;
 
 export function page(title: string, body: Html): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} · patchbay</title><style>${new Html(STYLE)}</style></head>
-<body><header><a href="/series">patchbay</a> <span class="muted">kernel CI for io_uring and FUSE</span> · <a href="/lore">lore watcher</a></header>
+<body><header><a href="/series">patchbay</a> <span class="muted">kernel CI for io_uring and FUSE</span> · <a href="/lore">lore watcher</a> · <a href="/outbox">mail reports</a></header>
 <main>${body}</main></body></html>`.value;
 }
 
 export function badge(status: string): Html {
   return html`<span class="s ${status}" data-status="${status}">${status}</span>`;
+}
+
+/** A mail report's status (pending, sending, sent, failed, held, skipped): not a job's. */
+export function outboxBadge(status: string): Html {
+  return html`<span class="s o-${status}" data-status="${status}">${status}</span>`;
+}
+
+/** A time as the pages show it, to the second, in UTC. */
+export function when(d: Date | null): string {
+  return d === null ? '—' : d.toISOString().replace('T', ' ').slice(0, 19);
 }
 
 export function duration(ms: number | null): string {

@@ -9,10 +9,11 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PatchbayError } from '../../domain/errors.ts';
 import { type ComparedResult, type Comparison, formatTally } from '../../domain/compare.ts';
 import { prerequisitePatches, prerequisitesLine } from '../../domain/prerequisites.ts';
-import type { Store } from '../../store/db.ts';
+import type { OutboxEntry, Store } from '../../store/db.ts';
 import { WATCHER_LEASE } from '../../store/lore-repo.ts';
-import { LORE_DECISIONS } from '../../store/schema.ts';
-import { Html, badge, duration, html, page } from './html.ts';
+import { LORE_DECISIONS, OUTBOX_STATUSES } from '../../store/schema.ts';
+import { outboxCounts } from '../routes/outbox.ts';
+import { Html, badge, duration, html, outboxBadge, page, when } from './html.ts';
 
 export interface PageRoutesOptions {
   store: Store;
@@ -93,7 +94,6 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       store.lore.decisions({ limit: 100, ...filter, ...(request.query.cursor ? { cursor: request.query.cursor } : {}) }),
       store.lore.counts(),
     ]);
-    const when = (d: Date | null): string => (d === null ? '—' : d.toISOString().replace('T', ' ').slice(0, 19));
     const query = (extra: Record<string, string>): string => new URLSearchParams({ ...(shown === 'series' ? {} : { decision: shown }), ...extra }).toString();
     const next = list.nextCursor ? html`<a href="/lore?${query({ cursor: list.nextCursor })}">older</a>` : '';
     const filters = html`<p>Show: ${[['series', 'series'], ...LORE_DECISIONS.map((k) => [k, `${k} (${counts.decisions[k] ?? 0})`]), ['all', 'all']].map(([k, label]) =>
@@ -118,10 +118,43 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       </tbody></table>${next}`));
   });
 
+  app.get('/outbox', {
+    config: { scope: 'read' },
+    schema: { ...hide, querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 200 })), status: Type.Optional(Type.Enum(OUTBOX_STATUSES)) }) },
+  }, async (request, reply) => {
+    const shown = request.query.status;
+    const [list, counts] = await Promise.all([
+      store.outbox.list({ limit: 100, ...(shown ? { status: shown } : {}), ...(request.query.cursor ? { cursor: request.query.cursor } : {}) }),
+      outboxCounts(store),
+    ]);
+    const total = OUTBOX_STATUSES.reduce((n, k) => n + counts[k], 0);
+    const query = (extra: Record<string, string>): string => new URLSearchParams({ ...(shown ? { status: shown } : {}), ...extra }).toString();
+    const next = list.nextCursor ? html`<a href="/outbox?${query({ cursor: list.nextCursor })}">older</a>` : '';
+    const filters = html`<p id="outbox-counts">Show: ${shown === undefined ? html`<b>all (${total})</b> ` : html`<a href="/outbox">all (${total})</a> `}${OUTBOX_STATUSES.map((k) =>
+      html`${k === shown ? html`<b>${k}</b>` : html`<a href="/outbox?status=${k}">${k}</a>`} (<span data-count="${k}">${counts[k]}</span>) `)}</p>`;
+    return reply.type('text/html; charset=utf-8').send(page('Mail reports', html`<h1>Mail reports</h1>
+      <p class="muted">Every report planned for a verdict, newest first: sent once, to the thread the series was posted in. Held: in doubt whether it went out (an operator resends it or marks it sent). Skipped: the author opted out (or has no usable address).</p>
+      ${filters}
+      <table id="outbox"><thead><tr><th>When</th><th>Status</th><th>Kind</th><th>Verdict</th><th>Series</th><th>Job</th><th>Mode</th><th>Recipients</th><th>Tries</th><th>Last error or relay's answer</th><th>Message</th></tr></thead><tbody>
+      ${list.items.map((e) => html`<tr data-report="${e.id}"><td class="muted">${when(e.createdAt)}</td>
+        <td>${outboxBadge(e.status)}${e.sentAt ? html`<br><span class="muted">${when(e.sentAt)}${e.sentVia ? ` via ${e.sentVia}` : ''}</span>` : ''}</td>
+        <td>${e.kind}</td>
+        <td>${e.verdict === null ? '' : badge(e.verdict)}</td>
+        <td><a href="/series/${e.seriesId}">${e.subject}</a><br><span class="muted">${e.reason}</span></td>
+        <td>${e.jobId ? html`<a href="/jobs/${e.jobId}">${e.jobId}</a>` : ''}</td>
+        <td>${e.mode}</td>
+        <td>${recipients(e)}</td>
+        <td>${e.attempts}</td>
+        <td>${outcome(e)}</td>
+        <td>${rawLink(e)}</td></tr>`)}
+      </tbody></table>
+      ${list.items.length === 0 ? html`<p class="muted">No report${shown ? html` is ${shown}` : ' was planned yet'}.</p>` : ''}${next}`));
+  });
+
   app.get('/jobs/:id', { config: { scope: 'read' }, schema: { ...hide, params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } }, async (request, reply) => {
     const job = await store.jobs.get(request.params.id);
     if (!job) throw new PatchbayError('JOB_UNKNOWN', `no job ${request.params.id}`);
-    const [series, { stages, tests }] = await Promise.all([store.series.get(job.seriesId), store.jobs.results(job.id)]);
+    const [series, { stages, tests }, reports] = await Promise.all([store.series.get(job.seriesId), store.jobs.results(job.id), store.outbox.list({ limit: 100, jobId: job.id })]);
     const r = job.result;
     const live = job.status === 'queued' || job.status === 'running';
     const timeline = html`<ol class="timeline" id="timeline">${stages.map((s) => html`<li data-stage="${s.stage}">${s.stage} ${badge(s.status)} ${duration(s.durationMs)}<br><span class="muted">${s.summary}</span></li>`)}</ol>`;
@@ -143,6 +176,13 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       </tbody></table>`;
     const crashes = (r?.crashes ?? []).map((c) => html`<h3>${c.title}</h3><p>fingerprint <code>${c.fingerprint}</code>${c.culprit ? html`, culprit <code>${c.culprit}</code>` : ''}</p><pre>${c.excerpt}</pre>`);
     const artifacts = (r?.artifacts ?? []).map((name) => html`<li><a href="/api/v1/jobs/${job.id}/artifacts/${name}">${name}</a></li>`);
+    const mail = reports.items.length === 0
+      ? html`<p class="muted" id="no-reports">${live ? 'No report yet: one is planned when the verdict is recorded; ' : 'No report planned for this job: '}uploads, MISS and repeated verdicts are never mailed.</p>`
+      : html`<table id="reports"><thead><tr><th>Status</th><th>Verdict</th><th>Mode</th><th>Message-ID</th><th>Recipients</th><th>Why</th><th>Message</th></tr></thead><tbody>
+        ${reports.items.map((e) => html`<tr data-report="${e.id}"><td>${outboxBadge(e.status)}${e.sentAt ? html`<br><span class="muted">${when(e.sentAt)}${e.sentVia ? ` via ${e.sentVia}` : ''}</span>` : ''}</td>
+          <td>${e.verdict === null ? '' : badge(e.verdict)}</td><td>${e.mode}</td><td><code>&lt;${e.messageId}&gt;</code></td><td>${recipients(e)}</td>
+          <td>${e.reason}${outcome(e) ? html`<br><span class="muted">${outcome(e)}</span>` : ''}</td><td>${rawLink(e)}</td></tr>`)}
+        </tbody></table>`;
     const logUrl = `/api/v1/jobs/${job.id}/log`;
     return reply.type('text/html; charset=utf-8').send(page(`Job ${job.id}`, html`
       <h1>Job ${job.id} <span id="job-status">${badge(job.status)}</span></h1>
@@ -156,9 +196,26 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       ${splatTable}
       ${(r?.ktapProblems ?? []).length > 0 ? html`<h2>KTAP problems</h2><p class="muted">line numbers refer to ktap.txt</p><pre id="ktap-problems">${(r?.ktapProblems ?? []).join('\n')}</pre>` : ''}
       ${crashes.length > 0 ? html`<h2>Crashes</h2>${crashes}` : ''}
+      <h2>Mail reports</h2>${mail}
       <h2>Log</h2><p class="muted"><a href="${logUrl}">whole log as text</a></p><pre class="log" id="log" data-src="${logUrl}" data-live="${live ? '1' : '0'}"></pre>
       ${artifacts.length > 0 ? html`<h2>Artifacts</h2><ul>${artifacts}</ul>` : ''}
       <script>${new Html(LIVE_LOG_SCRIPT)}</script>`));
   });
   done();
+}
+
+/** A report's To and Cc, and whom an opt-out left out: names and addresses as text (they come from mail anyone can send). */
+function recipients(e: OutboxEntry): Html {
+  const list = (boxes: ReadonlyArray<{ name: string; email: string }>): string => boxes.map((b) => (b.name ? `${b.name} <${b.email}>` : b.email)).join(', ');
+  return html`${e.recipients.to.length > 0 ? html`To: ${list(e.recipients.to)}` : html`<span class="muted">no one</span>`}${e.recipients.cc.length > 0 ? html`<br>Cc: ${list(e.recipients.cc)}` : ''}${
+    e.recipients.optedOut.length > 0 ? html`<br><span class="muted">opted out: ${e.recipients.optedOut.join(', ')}</span>` : ''}`;
+}
+
+/** What the last try came to: the relay's answer (or who marked it sent) once sent, else the last error. */
+function outcome(e: OutboxEntry): string {
+  return (e.status === 'sent' ? e.smtpResponse : e.lastError) ?? '';
+}
+
+function rawLink(e: OutboxEntry): Html {
+  return e.composed ? html`<a href="/api/v1/outbox/${e.id}/raw">raw</a>` : html`<span class="muted">not composed</span>`;
 }

@@ -15,6 +15,8 @@ import type { Store, TokenScope } from '../../store/db.ts';
 
 export interface Caller {
   tokenId: string | null;
+  /** The token's name (who did what, in records such as the outbox's); null: anonymous. */
+  tokenName: string | null;
   scopes: readonly TokenScope[];
 }
 
@@ -30,7 +32,7 @@ declare module 'fastify' {
   }
 }
 
-const ANONYMOUS: Caller = { tokenId: null, scopes: [] };
+const ANONYMOUS: Caller = { tokenId: null, tokenName: null, scopes: [] };
 
 export interface AuthOptions {
   store: Store;
@@ -44,7 +46,7 @@ async function identify(store: Store, request: FastifyRequest): Promise<Caller> 
   if (!m?.[1]) throw new PatchbayError('AUTH_INVALID', 'the Authorization header must be "Bearer <token>"');
   const token = await store.tokens.verify(m[1]);
   if (!token) throw new PatchbayError('AUTH_INVALID', 'the token is unknown or revoked');
-  return { tokenId: token.id, scopes: token.scopes };
+  return { tokenId: token.id, tokenName: token.name, scopes: token.scopes };
 }
 
 /** The bucket a request is counted in: its token, else the peer (or a trusted proxy's client) address. */

@@ -14,6 +14,7 @@ import type { JobLogs, LogEntry } from '../../queue/logs.ts';
 import type { JobStatus, Store } from '../../store/db.ts';
 import { BaseComparisonView, ErrorBody, JobSummary, Paging, PrerequisitesView, SplatView, Status, TestResultView, splatView, testResultView } from '../schemas.ts';
 import { jobView } from '../views.ts';
+import { JobReportView, jobReportView } from './outbox.ts';
 
 export interface JobRoutesOptions {
   store: Store;
@@ -84,6 +85,8 @@ const JobDetail = Type.Intersect([JobSummary, Type.Object({
   ktapProblems: Type.Array(Type.String()),
   artifacts: Type.Array(Type.Object({ name: Type.String(), url: Type.String() })),
   log: Type.String(),
+  /** The mail reports of this job's verdict (GET /api/v1/outbox/{id}), newest first; none for uploads, MISS and a verdict its revision had reported already. */
+  reports: Type.Array(JobReportView),
 })]);
 
 export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptions, done: (err?: Error) => void): void {
@@ -102,7 +105,7 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
     schema: { summary: 'A job: status, stage timings, per-subtest results', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: JobDetail, 404: ErrorBody } },
   }, async (request) => {
     const job = await mustGet(request.params.id);
-    const { stages, tests } = await store.jobs.results(job.id);
+    const [{ stages, tests }, reports] = await Promise.all([store.jobs.results(job.id), store.outbox.list({ limit: 100, jobId: job.id })]);
     const r = job.result;
     return {
       ...jobView(job),
@@ -123,6 +126,7 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
       ktapProblems: r?.ktapProblems ?? [],
       artifacts: (r?.artifacts ?? []).map((name) => ({ name, url: `/api/v1/jobs/${job.id}/artifacts/${name}` })),
       log: `/api/v1/jobs/${job.id}/log`,
+      reports: reports.items.map(jobReportView),
     };
   });
 
