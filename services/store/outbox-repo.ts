@@ -70,8 +70,8 @@ export interface ListOutboxOptions {
   seriesId?: string;
 }
 
-export const RESULT_KEY = (revision: string, n: number): string => `result\0${revision}\0${n}`;
-export const ACK_KEY = (commandMessageId: string): string => `ack\0${commandMessageId}`;
+export const RESULT_KEY = (revision: string, n: number): string => `result:${revision}:${n}`;
+export const ACK_KEY = (commandMessageId: string): string => `ack:${commandMessageId}`;
 
 /** A report's Message-ID: its row id under the configured domain. */
 export function reportMessageId(rowId: string, domain: string): string {
