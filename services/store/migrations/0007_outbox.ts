@@ -11,7 +11,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('outbox')
     .addColumn('id', 'text', (c) => c.primaryKey())
-    // "result\0<revision root Message-ID>\0<n>" or "ack\0<command Message-ID>".
+    // "result:<revision root Message-ID>:<n>" or "ack:<command Message-ID>".
     .addColumn('key', 'text', (c) => c.notNull().unique())
     .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('result', 'ack')`))
     // The revision the report is about: the Message-ID of its thread's root mail (cover letter, else patch 1).
