@@ -50,7 +50,7 @@ if (files.length === 0) {
 // file at a time too; its output is printed when both are done. A test that
 // uses the engine from another folder still works in the other lane (the
 // warm base and every cache are locked), only with the CPUs shared.
-const ENGINE = /^(runners\/|services\/serve\/test\/(compose|hostile|resilience|service)\.|services\/api\/test\/(api|edges)\.|services\/lore\/test\/inbox\.)/;
+const ENGINE = /^(runners\/|services\/serve\/test\/(compose|hostile|report|resilience|service)\.|services\/api\/test\/(api|edges)\.|services\/lore\/test\/inbox\.)/;
 const lanes = given.length > 0 || unitOnly
   ? [{ name: 'tests', files, live: true }]
   : [

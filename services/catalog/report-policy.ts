@@ -12,18 +12,18 @@ import { readValidatedJson } from './validated-json.ts';
 
 const Address = Type.String({ minLength: 3, maxLength: 254 });
 
-const InboxPolicySchema = Type.Object({
+const policyFields = {
   mode: Type.Union(REPORT_MODES.map((m) => Type.Literal(m))),
   results: Type.Union(REPORT_RESULTS.map((r) => Type.Literal(r))),
   maintainers: Type.Optional(Type.Array(Address, { maxItems: 500 })),
   optOut: Type.Optional(Type.Array(Address, { maxItems: 10_000 })),
-}, { additionalProperties: false });
+};
 
 const PolicyFileSchema = Type.Object({
-  default: InboxPolicySchema,
-  inboxes: Type.Optional(Type.Array(Type.Intersect([Type.Object({ inbox: Type.String({ pattern: '^https?://[^/]+/.+' }) }), InboxPolicySchema]), { maxItems: 100 })),
+  default: Type.Object(policyFields, { additionalProperties: false }),
+  inboxes: Type.Optional(Type.Array(Type.Object({ inbox: Type.String({ pattern: '^https?://[^/]+/.+' }), ...policyFields }, { additionalProperties: false }), { maxItems: 100 })),
   optOut: Type.Optional(Type.Array(Address, { maxItems: 10_000 })),
-});
+}, { additionalProperties: false });
 
 const lower = (list: readonly string[] | undefined, where: string): string[] => (list ?? []).map((a) => {
   if (!isPlainAddress(a)) throw new PatchbayError('CONFIG_INVALID', `${where}: "${a}" is not a plain address (local@domain)`);

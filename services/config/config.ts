@@ -148,6 +148,8 @@ export const ConfigSchema = Type.Object({
      * the revision links, stay).
      */
     retentionDays: Type.Integer({ minimum: 1 }),
+    /** The suites a series from the list runs; empty: those its changed paths select (the catalogue's `paths`). */
+    suites: Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' })),
     /** How many commits of each tree's ref the blob-id guess of a base walks. */
     baseHistoryDepth: Type.Integer({ minimum: 1, maximum: 100_000 }),
   }),
@@ -351,6 +353,7 @@ export function loadConfig(env: Env = {}): Config {
       backoffMaxMs: int(env, 'PATCHBAY_LORE_BACKOFF_MAX_MS', 60_000),
       relevantPaths: list(env.PATCHBAY_LORE_PATHS).length > 0 ? list(env.PATCHBAY_LORE_PATHS) : [...DEFAULT_RELEVANT_PATHS],
       relevantTags: list(env.PATCHBAY_LORE_TAGS),
+      suites: list(env.PATCHBAY_LORE_SUITES),
       baseHistoryDepth: int(env, 'PATCHBAY_LORE_BASE_DEPTH', 2000),
       retentionDays: int(env, 'PATCHBAY_LORE_RETENTION_DAYS', 30),
     },

@@ -660,7 +660,7 @@ export class LoreWatcher {
       submitted = await this.deps.intake.submit({
         mbox: toMboxrd(mail), source: 'lore', inboxUrl: inbox.href, tree: picked.tree, base: picked.commit, baseRule: picked.rule,
         prerequisites: pre.kind === 'found' ? pre.mbox : null,
-        suites: null, force: false, submittedBy: null, activeJobCap: null,
+        suites: this.deps.config.suites.length > 0 ? this.deps.config.suites : null, force: false, submittedBy: null, activeJobCap: null,
       });
     } catch (e) {
       if (isPatchbayError(e) && !e.retryable) {

@@ -125,6 +125,8 @@ export async function startService(config: Config, opts: { roles: readonly Role[
 
   let lore: LoreWatcher | null = null;
   if (opts.roles.includes('lore')) {
+    // A suite the catalogue lacks stops the watcher here, not each series it finds.
+    if (config.lore.suites.length > 0) catalogs.suites.select(config.lore.suites);
     const git = mirrorGit(config.mirrorsDir);
     const watcher = new LoreWatcher({
       store, intake, trees: catalogs.trees, config: config.lore, logger: log,
