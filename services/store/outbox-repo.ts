@@ -14,7 +14,7 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { PatchbayError } from '../domain/errors.ts';
 import { parseMessage } from '../domain/mbox.ts';
-import { type ReportPolicy, decideReport, inboxPolicy, reportRecipients, type Recipients } from '../domain/report/policy.ts';
+import { type InboxPolicy, type ReportPolicy, decideReport, inboxPolicy, reportRecipients, type Recipients } from '../domain/report/policy.ts';
 import { threadTarget, type ThreadTarget } from '../domain/report/thread.ts';
 import type { Status } from '../domain/status.ts';
 import type { Database, OutboxStatus, OutboxTable } from './schema.ts';
@@ -121,31 +121,10 @@ export class OutboxRepo {
     if (!decision.mail || inbox === null) return null;
     const target = await replyTargetOf(trx, job.series_id);
     if (target === null) return null;
-    const recipients = reportRecipients({
-      mode: policy.mode, from: target.from, to: target.to, cc: target.cc, robot: planning.robot, optOut: [...planning.policy.optOut, ...policy.optOut],
-    });
-    const id = newId('m');
-    const skipped = recipients.to.length === 0;
-    const inserted = await trx.insertInto('outbox').values({
-      id,
-      key: RESULT_KEY(revision, previous.length + 1),
-      kind: 'result',
-      revision,
-      series_id: job.series_id,
-      job_id: jobId,
-      verdict: status,
-      inbox,
-      mode: policy.mode,
-      message_id: reportMessageId(id, planning.messageIdDomain),
-      in_reply_to: target.messageId,
-      references: jsonb(target.references),
-      subject: cleanText(target.subject),
-      recipients: jsonb(recipients),
-      body: null,
-      status: skipped ? 'skipped' : 'pending',
-      reason: skipped ? `${decision.reason}; not sent: the author (${target.from.email}) opted out or has no usable address` : decision.reason,
-    }).onConflict((oc) => oc.column('key').doNothing()).returning(ENTRY_COLUMNS).returning(COMPOSED).executeTakeFirst();
-    return inserted === undefined ? null : toEntry(inserted);
+    return planReply(trx, {
+      key: RESULT_KEY(revision, previous.length + 1), kind: 'result', revision, seriesId: job.series_id, jobId, verdict: status, inbox,
+      target, body: null, reason: decision.reason, who: 'the author',
+    }, policy, planning);
   }
 
   /**
@@ -169,32 +148,10 @@ export class OutboxRepo {
     const series = await trx.selectFrom('series').select(['root_message_id']).where('id', '=', ack.seriesId).executeTakeFirst();
     if (series === undefined) return null;
     const policy = inboxPolicy(planning.policy, ack.inbox ?? '');
-    const { target } = ack;
-    const recipients = reportRecipients({
-      mode: policy.mode, from: target.from, to: target.to, cc: target.cc, robot: planning.robot, optOut: [...planning.policy.optOut, ...policy.optOut],
-    });
-    const id = newId('m');
-    const skipped = recipients.to.length === 0;
-    const inserted = await trx.insertInto('outbox').values({
-      id,
-      key: ACK_KEY(ack.commandMessageId),
-      kind: 'ack',
-      revision: series.root_message_id,
-      series_id: ack.seriesId,
-      job_id: ack.jobId,
-      verdict: null,
-      inbox: ack.inbox,
-      mode: policy.mode,
-      message_id: reportMessageId(id, planning.messageIdDomain),
-      in_reply_to: target.messageId,
-      references: jsonb(target.references),
-      subject: cleanText(target.subject),
-      recipients: jsonb(recipients),
-      body: cleanText(ack.body),
-      status: skipped ? 'skipped' : 'pending',
-      reason: skipped ? `${ack.reason}; not sent: the command's sender (${target.from.email}) opted out or has no usable address` : ack.reason,
-    }).onConflict((oc) => oc.column('key').doNothing()).returning(ENTRY_COLUMNS).returning(COMPOSED).executeTakeFirst();
-    return inserted === undefined ? null : toEntry(inserted);
+    return planReply(trx, {
+      key: ACK_KEY(ack.commandMessageId), kind: 'ack', revision: series.root_message_id, seriesId: ack.seriesId, jobId: ack.jobId, verdict: null,
+      inbox: ack.inbox, target: ack.target, body: cleanText(ack.body), reason: ack.reason, who: 'the command\'s sender',
+    }, policy, planning);
   }
 
   async get(id: string): Promise<OutboxEntry | null> {
@@ -309,6 +266,54 @@ export class OutboxRepo {
     if (current === null) throw new PatchbayError('OUTBOX_NOT_FOUND', `There is no report ${id}.`, { details: { id } });
     throw new PatchbayError('OUTBOX_STATE_CONFLICT', `Report ${id} is ${current.status}: only a held or failed report can be resent or marked sent.`, { details: { id, status: current.status } });
   }
+}
+
+/**
+ * One planned reply (a result report or an acknowledgement) to `target`,
+ * To: its sender, Cc: per the inbox's mode, unique by `key`: null when a
+ * row with that key exists. Skipped (kept, never sent) when its one To:
+ * opted out or has no usable address.
+ */
+async function planReply(trx: Transaction<Database>, r: {
+  key: string;
+  kind: 'result' | 'ack';
+  revision: string;
+  seriesId: string;
+  jobId: string | null;
+  verdict: Status | null;
+  inbox: string | null;
+  target: ThreadTarget;
+  body: string | null;
+  reason: string;
+  /** Who the To: is, for the reason of a skipped row. */
+  who: string;
+}, policy: InboxPolicy, planning: ReportPlanning): Promise<OutboxEntry | null> {
+  const { target } = r;
+  const recipients = reportRecipients({
+    mode: policy.mode, from: target.from, to: target.to, cc: target.cc, robot: planning.robot, optOut: [...planning.policy.optOut, ...policy.optOut],
+  });
+  const id = newId('m');
+  const skipped = recipients.to.length === 0;
+  const inserted = await trx.insertInto('outbox').values({
+    id,
+    key: r.key,
+    kind: r.kind,
+    revision: r.revision,
+    series_id: r.seriesId,
+    job_id: r.jobId,
+    verdict: r.verdict,
+    inbox: r.inbox,
+    mode: policy.mode,
+    message_id: reportMessageId(id, planning.messageIdDomain),
+    in_reply_to: target.messageId,
+    references: jsonb(target.references),
+    subject: cleanText(target.subject),
+    recipients: jsonb(recipients),
+    body: r.body,
+    status: skipped ? 'skipped' : 'pending',
+    reason: skipped ? `${r.reason}; not sent: ${r.who} (${target.from.email}) opted out or has no usable address` : r.reason,
+  }).onConflict((oc) => oc.column('key').doNothing()).returning(ENTRY_COLUMNS).returning(COMPOSED).executeTakeFirst();
+  return inserted === undefined ? null : toEntry(inserted);
 }
 
 function toEntry(r: EntryRow): OutboxEntry {

@@ -14,7 +14,6 @@ import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { type Browser, chromium } from 'playwright-core';
 import { loadConfig } from '../../config/config.ts';
-import type { JobResult } from '../../domain/job.ts';
 import { parseMbox } from '../../domain/mbox.ts';
 import type { ReportPolicy } from '../../domain/report/policy.ts';
 import { assembleSeries } from '../../domain/series.ts';
@@ -22,6 +21,7 @@ import { closeRedis, createRedis } from '../../queue/redis.ts';
 import { type Store, openDatabase, seriesContentHash } from '../../store/db.ts';
 import { workerStore } from '../../worker/store-adapter.ts';
 import { type Harness, apiHarness } from './harness.ts';
+import { verdict } from '../../reporter/test/verdict.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const CHROMIUM = '/usr/bin/chromium';
@@ -385,23 +385,4 @@ describe('outbox on the API and the pages', { timeout: 180_000 }, () => {
 /** In the page: each row's report id, top to bottom. */
 function reportIds(rows: ReadonlyArray<{ getAttribute(name: string): string | null }>): Array<string | null> {
   return rows.map((tr) => tr.getAttribute('data-report'));
-}
-
-function verdict(jobId: string, status: 'PASS' | 'FAIL' | 'MISS'): JobResult {
-  const failing = status === 'FAIL';
-  return {
-    jobId, status, stage: failing ? 'test' : status === 'MISS' ? 'boot' : null,
-    summary: failing ? 'test: 1 new failure' : status === 'MISS' ? 'boot: QEMU was killed' : 'all tests passed',
-    tree: { name: 'linux-7.1.y', ref: 'v7.1.8' }, baseCommit: 'a'.repeat(40), baseRule: 'base-commit', headCommit: 'b'.repeat(40),
-    series: { title: 'kbuf', version: 2, patches: 3 }, suites: ['kbuf'], accel: 'tcg', buildMode: 'incremental',
-    stages: [{ stage: 'apply', status: 'PASS', durationMs: 1000, summary: 'applied 3 patches' }],
-    results: [{
-      suite: 'kbuf', test: 'pbuf_ring_basic', status: failing ? 'FAIL' : 'PASS', detail: failing ? '# expected 0 got -22' : '',
-      baseStatus: 'PASS', comparison: failing ? 'new-failure' : 'unchanged',
-      seriesRuns: { runs: 4, fails: failing ? 4 : 0, skips: 0, missing: 0 }, baseRuns: { runs: 4, fails: 0, skips: 0, missing: 0 },
-    }],
-    base: { commit: 'a'.repeat(40), suites: [{ suite: 'kbuf', source: 'cached', jobId: null, summary: 'cached' }], rerun: null },
-    crashes: [], splats: [], applyFailure: null, buildErrors: [], error: status === 'MISS' ? { code: 'GUEST_KILLED', message: 'QEMU was killed' } : null,
-    artifactsDir: null, artifacts: [], startedAt: new Date().toISOString(), durationMs: 60_000,
-  };
 }
