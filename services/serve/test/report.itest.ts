@@ -50,7 +50,7 @@ describe('a series posted to a list gets one threaded report', { timeout: 30 * 6
   let dir: string;
   let pi: PublicInbox;
   let smtp: SmtpSink;
-  let service: Service;
+  let service: Service | undefined;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'patchbay-report-e2e-'));
@@ -70,7 +70,8 @@ describe('a series posted to a list gets one threaded report', { timeout: 30 * 6
     service = await startService(config, { roles: ['worker', 'lore', 'reporter'], hostEnv: process.env, logger: pino({ level: 'silent' }) });
   });
   after(async () => {
-    await service.close();
+    // Whatever before() got to is stopped, so that a failed start does not keep the process alive.
+    await service?.close();
     await smtp.stop();
     pi.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -120,6 +121,7 @@ describe('a series posted to a list gets one threaded report', { timeout: 30 * 6
     assert.equal(reportsIn(await thread(v1Cover)).length, 1);
     assert.equal(reportsIn(await thread(v2Cover)).length, 1);
     assert.equal(smtp.accepted.length, 2);
+    assert.ok(service);
     const outbox = (await service.store.outbox.list({ limit: 10 })).items;
     assert.deepEqual(outbox.map((o) => `${o.verdict ?? ''}:${o.status}:${o.sentVia ?? ''}`).sort(), ['FAIL:sent:smtp', 'PASS:sent:smtp']);
   });
