@@ -13,7 +13,6 @@
  * seed, the path and the shrunk input. PATCHBAY_FUZZ_SEED=<n> tries another.
  */
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { findCrashes } from '../console.ts';
@@ -22,6 +21,7 @@ import { flattenKtap, parseKtap } from '../ktap.ts';
 import { parseMbox } from '../mbox.ts';
 import { assembleSeries } from '../series.ts';
 import { parseSubject } from '../subject.ts';
+import { withinTime } from './time-bound.ts';
 
 const RUNS = 100_000;
 const SEED = Number(process.env.PATCHBAY_FUZZ_SEED ?? 20261202);
@@ -34,11 +34,7 @@ const SEED = Number(process.env.PATCHBAY_FUZZ_SEED ?? 20261202);
 const PER_INPUT_MS = 250;
 
 function timed<T>(what: string, fn: () => T): T {
-  const t0 = performance.now();
-  const out = fn();
-  const ms = performance.now() - t0;
-  assert.ok(ms < PER_INPUT_MS, `${what} took ${ms.toFixed(1)} ms`);
-  return out;
+  return withinTime(what, PER_INPUT_MS, fn);
 }
 
 /** Runs fn; a PatchbayError (a documented refusal) is fine, any other throw fails the property. */
