@@ -13,6 +13,38 @@ import { DEFAULT_POLICY } from '../domain/compare.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
+/**
+ * Garbage collection (runners/executor/README.md, "Garbage collection"), on
+ * a worker and a lab runner alike: what has not been used for maxAgeDays
+ * goes, and past budgetBytes the least recently used go first; nothing in
+ * use (a container's image, a held lock, a running job's folder) ever goes.
+ * 0 turns a limit off.
+ */
+const GcPolicySchema = Type.Object({
+  maxAgeDays: Type.Number({ minimum: 0 }),
+  budgetBytes: Type.Integer({ minimum: 0 }),
+});
+const GcConfigSchema = Type.Object({
+  /** Minutes between collections; 0: never. */
+  intervalMinutes: Type.Number({ minimum: 0 }),
+  /** Warm-base images (patchbay/warm:*) with their job overlays (patchbay/job:*). */
+  warmBases: GcPolicySchema,
+  /** Base-run records (<cacheDir>/base-runs). */
+  baseRuns: GcPolicySchema,
+  /** Job folders, their artifacts with them (<cacheDir>/jobs). */
+  jobs: GcPolicySchema,
+});
+
+function gcConfig(env: Readonly<Record<string, string | undefined>>): Static<typeof GcConfigSchema> {
+  const bytes = (name: string, fallback: number, unit: number): number => Math.round(num(env, name, fallback) * unit);
+  return {
+    intervalMinutes: num(env, 'PATCHBAY_GC_INTERVAL_MINUTES', 60),
+    warmBases: { maxAgeDays: num(env, 'PATCHBAY_GC_WARM_BASE_DAYS', 14), budgetBytes: bytes('PATCHBAY_GC_WARM_BASES_GB', 40, 1024 ** 3) },
+    baseRuns: { maxAgeDays: num(env, 'PATCHBAY_GC_BASE_RUN_DAYS', 30), budgetBytes: bytes('PATCHBAY_GC_BASE_RUNS_MB', 512, 1024 ** 2) },
+    jobs: { maxAgeDays: num(env, 'PATCHBAY_GC_JOB_DAYS', 14), budgetBytes: bytes('PATCHBAY_GC_JOBS_GB', 20, 1024 ** 3) },
+  };
+}
+
 export const ConfigSchema = Type.Object({
   /** Caches and state outside the repo: tree mirrors, job folders, sources. */
   cacheDir: Type.String({ minLength: 1 }),
@@ -191,6 +223,7 @@ export const ConfigSchema = Type.Object({
     backoffBaseMs: Type.Integer({ minimum: 1 }),
     backoffMaxMs: Type.Integer({ minimum: 1 }),
   }),
+  gc: GcConfigSchema,
   /** The CLI as a client of a running service. */
   client: Type.Object({
     server: Type.String({ pattern: '^https?://' }),
@@ -375,6 +408,7 @@ export function loadConfig(env: Env = {}): Config {
       backoffBaseMs: int(env, 'PATCHBAY_REPORT_BACKOFF_MS', 30_000),
       backoffMaxMs: int(env, 'PATCHBAY_REPORT_BACKOFF_MAX_MS', 3_600_000),
     },
+    gc: gcConfig(env),
     client: {
       server: env.PATCHBAY_SERVER ?? 'http://127.0.0.1:8080',
       token: env.PATCHBAY_TOKEN === undefined || env.PATCHBAY_TOKEN === '' ? null : env.PATCHBAY_TOKEN,
