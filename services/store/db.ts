@@ -15,6 +15,7 @@ import { PatchbayError, errorMessage } from '../domain/errors.ts';
 import { processAlive } from '../platform/process.ts';
 import { CommandRepo } from './command-repo.ts';
 import { JobRepo } from './job-repo.ts';
+import { RunnerRepo } from './runner-repo.ts';
 import { LoreRepo } from './lore-repo.ts';
 import { OutboxRepo } from './outbox-repo.ts';
 import { MIGRATIONS } from './migrations/index.ts';
@@ -24,7 +25,7 @@ import { SeriesRepo } from './series-repo.ts';
 import { TokenRepo } from './token-repo.ts';
 import { storeError } from './util.ts';
 
-export type { Database, JobStatus, SeriesSource, TokenScope } from './schema.ts';
+export type { Database, JobPool, JobStatus, RunnerState, SeriesSource, TokenScope } from './schema.ts';
 export { JOB_STATUSES, SERIES_SOURCES, TOKEN_SCOPES } from './schema.ts';
 export { JobRepo, jobIdempotencyKey, type CreateJobInput, type Job, type JobWithResult, type ListJobsOptions } from './job-repo.ts';
 export {
@@ -39,6 +40,7 @@ export { TokenRepo, hashSecret, type Token } from './token-repo.ts';
 export { OutboxRepo, RESULT_KEY, ACK_KEY, reportMessageId, replyTargetOf, type OutboxEntry, type ReportPlanning, type ListOutboxOptions } from './outbox-repo.ts';
 export { CommandRepo, COMMAND_OUTCOMES, type CommandAck, type CommandOutcome, type NewReportCommand, type ReportCommand } from './command-repo.ts';
 export { LoreRepo, type LoreDecision, type LoreInboxStatus, type NewLoreDecision, type StoredMail } from './lore-repo.ts';
+export { RunnerRepo, leaseLapsedResult, type HeartbeatAnswer, type Lease, type LeasePolicy, type Runner, type RunnerWithLeases } from './runner-repo.ts';
 export type { Page } from './util.ts';
 
 export interface OpenDatabaseOptions {
@@ -61,6 +63,8 @@ export interface Store {
   readonly outbox: OutboxRepo;
   /** Reply commands read from threads (`patchbay: retest` ...), once each. */
   readonly commands: CommandRepo;
+  /** Lab runners and the leases they hold on jobs. */
+  readonly runners: RunnerRepo;
   /** For queries the repositories do not offer (tests, one-off tools). */
   readonly db: Kysely<Database>;
   /**
@@ -200,10 +204,12 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Store> {
     throw e;
   }
 
+  const jobs = new JobRepo(db);
   return {
     backend,
     series: new SeriesRepo(db),
-    jobs: new JobRepo(db),
+    jobs,
+    runners: new RunnerRepo(db, jobs),
     tokens: new TokenRepo(db),
     lore: new LoreRepo(db),
     outbox: new OutboxRepo(db),

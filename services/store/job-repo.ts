@@ -10,7 +10,8 @@ import { PatchbayError } from '../domain/errors.ts';
 import type { JobResult, StageName, StageRun, TestResult } from '../domain/job.ts';
 import type { ComparedResult, Comparison } from '../domain/compare.ts';
 import type { Status, TestStatus } from '../domain/status.ts';
-import type { Database, JobStatus, JobsTable } from './schema.ts';
+import type { JobRequirements } from '../domain/runners.ts';
+import type { Database, JobPool, JobStatus, JobsTable } from './schema.ts';
 import { afterCursor, checkLimit, cleanText, decodeCursor, guard, jsonb, newId, sqlState, toPage, type Page } from './util.ts';
 
 export interface Job {
@@ -46,6 +47,12 @@ export interface Job {
   prerequisitesId: string | null;
   /** Who said its failure is not the series' doing (a `patchbay: unrelated` reply, by address); null: nobody. */
   unrelatedBy: string | null;
+  /** Who runs it: the in-cluster queue or lab runners. */
+  pool: JobPool;
+  /** What a lab runner must have to take it. */
+  requires: JobRequirements;
+  /** When a cancel was asked for while a runner held it; null: not asked. */
+  cancelRequestedAt: Date | null;
 }
 
 export interface JobWithResult extends Job {
@@ -71,6 +78,10 @@ export interface CreateJobInput {
    * included; past it JOB_QUOTA. null: no cap (admins, the CLI, the watcher).
    */
   activeCap: number | null;
+  /** Who runs it; absent: the in-cluster queue. */
+  pool?: JobPool;
+  /** What a lab runner must have to take it; absent: nothing. */
+  requires?: JobRequirements;
 }
 
 export interface ListJobsOptions {
@@ -141,6 +152,9 @@ function toJob(r: Selectable<JobsTable>): Job {
     baseRule: r.base_rule,
     prerequisitesId: r.prerequisites_id,
     unrelatedBy: r.unrelated_by,
+    pool: r.pool,
+    requires: r.requires,
+    cancelRequestedAt: r.cancel_requested_at,
   };
 }
 
@@ -215,6 +229,8 @@ export class JobRepo {
             submitted_by: input.submittedBy,
             base_rule: input.baseRule ?? null,
             prerequisites_id: input.prerequisitesId ?? null,
+            pool: input.pool ?? 'queue',
+            requires: jsonb(input.requires ?? {}),
           })
           .onConflict((oc) => oc.column('idempotency_key').doNothing())
           .returningAll()
@@ -238,9 +254,9 @@ export class JobRepo {
     });
   }
 
-  async get(id: string): Promise<JobWithResult | null> {
+  async get(id: string, db: Kysely<Database> = this.#db): Promise<JobWithResult | null> {
     const row = await guard('could not read the job', () =>
-      this.#db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst(),
+      db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst(),
     );
     return row === undefined ? null : { ...toJob(row), result: row.result as JobResult | null };
   }
@@ -374,7 +390,11 @@ export class JobRepo {
    * recorded without it, nor a report planned for a verdict not recorded). A cancelled job keeps its status:
    * JOB_CANCELLED.
    */
-  async recordResult(id: string, result: JobResult, opts: { onRecorded?: (trx: Transaction<Database>, job: Job) => Promise<unknown> } = {}): Promise<Job> {
+  async recordResult(id: string, result: JobResult, opts: {
+    onRecorded?: (trx: Transaction<Database>, job: Job) => Promise<unknown>;
+    /** Record inside this transaction (the caller's) instead of one of its own. */
+    trx?: Transaction<Database>;
+  } = {}): Promise<Job> {
     const tests = uniqueTestNames(result.results);
     const stages = result.stages.map((s, seq) => ({
       job_id: id,
@@ -385,8 +405,7 @@ export class JobRepo {
       summary: cleanText(s.summary),
     }));
     const startedAt = new Date(result.startedAt);
-    return guard('could not record the job result', () =>
-      this.#db.transaction().execute(async (trx) => {
+    const record = async (trx: Transaction<Database>): Promise<Job> => {
         const current = await trx.selectFrom('jobs').select('status').where('id', '=', id).forUpdate().executeTakeFirst();
         if (current === undefined) throw notFound(id);
         if (current.status === 'cancelled') {
@@ -423,14 +442,15 @@ export class JobRepo {
         // What must be written with the verdict or not at all (the outbox's report).
         if (opts.onRecorded !== undefined) await opts.onRecorded(trx, job);
         return job;
-      }),
-    );
+    };
+    const outer = opts.trx;
+    return guard('could not record the job result', () => (outer !== undefined ? record(outer) : this.#db.transaction().execute(record)));
   }
 
   /** queued or running -> cancelled (finished_at set); cancelling a cancelled job is a no-op. */
-  async markCancelled(id: string): Promise<Job> {
+  async markCancelled(id: string, db: Kysely<Database> = this.#db): Promise<Job> {
     const row = await guard('could not cancel the job', () =>
-      this.#db
+      db
         .updateTable('jobs')
         .set({ status: 'cancelled', finished_at: sql<Date>`coalesce(finished_at, now())` })
         .where('id', '=', id)

@@ -7,6 +7,7 @@
  * a Uint8Array (PGlite).
  */
 import type { ColumnType, Generated } from 'kysely';
+import type { JobRequirements, RunnerLabels, WarmBaseHeld } from '../domain/runners.ts';
 import type { Status } from '../domain/status.ts';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -86,6 +87,66 @@ export interface JobsTable {
   prerequisites_id: Generated<string | null>;
   /** Who said its failure is not the series' doing (`patchbay: unrelated`); null: nobody. */
   unrelated_by: Generated<string | null>;
+  /** Who runs it: the in-cluster queue (BullMQ workers) or lab runners (leases over the API). */
+  pool: Generated<JobPool>;
+  /** What a lab runner must have to take it (services/domain/runners.ts). */
+  requires: ColumnType<JobRequirements, string | undefined, string>;
+  /** The runner lease it runs under; null when no runner holds it. */
+  lease_id: Generated<string | null>;
+  /** A retry's backoff: no runner takes it before this. */
+  not_before: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** A cancel asked for while a runner held it: the runner is told at its next heartbeat. */
+  cancel_requested_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export const JOB_POOLS = ['queue', 'runners'] as const;
+export type JobPool = (typeof JOB_POOLS)[number];
+
+export const RUNNER_STATES = ['active', 'draining', 'revoked'] as const;
+export type RunnerState = (typeof RUNNER_STATES)[number];
+
+export interface RunnersTable {
+  id: string;
+  name: string;
+  credential_hash: string;
+  next_credential_hash: string | null;
+  labels: Json<RunnerLabels>;
+  capacity: number;
+  state: Generated<RunnerState>;
+  version: string | null;
+  warm_bases: ColumnType<WarmBaseHeld[], string | undefined, string>;
+  registered_at: GeneratedTimestamp;
+  last_seen_at: Timestamp | null;
+  rotated_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  jobs_done: Generated<number>;
+  failures: Generated<number>;
+}
+
+export interface RunnerTokensTable {
+  id: string;
+  hash: string;
+  note: string;
+  created_at: GeneratedTimestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  used_by: string | null;
+}
+
+export const LEASE_OUTCOMES = ['result', 'retry', 'released', 'cancelled', 'lapsed', 'lost', 'revoked'] as const;
+export type LeaseOutcome = (typeof LEASE_OUTCOMES)[number];
+
+export interface LeasesTable {
+  id: string;
+  job_id: string;
+  runner_id: string;
+  attempt: number;
+  created_at: GeneratedTimestamp;
+  expires_at: Timestamp;
+  deadline_at: Timestamp;
+  ended_at: Timestamp | null;
+  outcome: LeaseOutcome | null;
+  log_bytes: Generated<number>;
 }
 
 export interface StageRunsTable {
@@ -250,4 +311,7 @@ export interface Database {
   lore_lease: LoreLeaseTable;
   outbox: OutboxTable;
   report_commands: ReportCommandsTable;
+  runners: RunnersTable;
+  runner_tokens: RunnerTokensTable;
+  leases: LeasesTable;
 }

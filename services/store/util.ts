@@ -13,7 +13,7 @@ const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz';
  * `${prefix}-` and 20 base32 characters: 10 for the time in milliseconds
  * (sortable until the year 10889), 10 of randomness (50 bits).
  */
-export function newId(prefix: 's' | 'j' | 't' | 'd' | 'm'): string {
+export function newId(prefix: 's' | 'j' | 't' | 'd' | 'm' | 'r' | 'l' | 'g'): string {
   let time = Date.now();
   let head = '';
   for (let i = 0; i < 10; i++) {
@@ -25,7 +25,7 @@ export function newId(prefix: 's' | 'j' | 't' | 'd' | 'm'): string {
   return `${prefix}-${head}${tail}`;
 }
 
-export const ID_RE = /^[sjtdm]-[0-9a-z]{20}$/;
+export const ID_RE = /^[sjtdmrlg]-[0-9a-z]{20}$/;
 
 /** Where a page ended: the last row's created_at (as PostgreSQL prints it, to the microsecond) and id. */
 export interface Cursor {

@@ -9,7 +9,8 @@ import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { Logger } from 'pino';
 import type { SuiteManifest } from '../catalog/suites.ts';
 import type { Tree } from '../catalog/trees.ts';
-import { NOT_RETRIED_CODES, PatchbayError, errorMessage } from '../domain/errors.ts';
+import { PatchbayError, errorMessage } from '../domain/errors.ts';
+import { attemptOutcome } from '../domain/runners.ts';
 import type { JobResult } from '../domain/job.ts';
 import { ByteBudget } from '../domain/limits.ts';
 import type { Series } from '../domain/series.ts';
@@ -162,8 +163,7 @@ export function makeProcessor(deps: ProcessorDeps) {
     }
 
     const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
-    const retryable = result.status === 'MISS' && !NOT_RETRIED_CODES.has(result.error?.code ?? '');
-    if (retryable && attemptsLeft > 0) {
+    if (attemptOutcome(result, attemptsLeft) === 'retry') {
       await deps.store.requeue(jobId);
       log.warn({ code: result.error?.code, attemptsLeft }, 'infrastructure trouble; retrying');
       throw new Error(`${result.error?.code ?? 'MISS'}: ${result.summary} (will retry)`);

@@ -13,6 +13,7 @@ import * as m0004 from './0004_verdict_counts.ts';
 import * as m0005 from './0005_lore_watcher.ts';
 import * as m0006 from './0006_job_prerequisites.ts';
 import * as m0007 from './0007_outbox.ts';
+import * as m0008 from './0008_runners.ts';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': m0001,
@@ -22,4 +23,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0005_lore_watcher': m0005,
   '0006_job_prerequisites': m0006,
   '0007_outbox': m0007,
+  '0008_runners': m0008,
 };
