@@ -17,7 +17,7 @@ import { BASE_SUITES_EXTRA, keyPartsOf } from '../against-base.ts';
 import { BaseRunCache, type BaseRunKeyParts, baseRunKey } from '../base-runs.ts';
 import type { ContainerRuntime, ContainerSpec, LocalImages } from '../docker.ts';
 import { type ToolVersionCache, type ToolVersions, readToolVersions } from '../environment.ts';
-import { GUEST_INPUTS, ensureImages, hashInputs } from '../images.ts';
+import { ensureImages, hashInputs } from '../images.ts';
 import { JOB_IN, Sandbox, type SandboxLimits, folderInputs } from '../sandbox.ts';
 import { ensureJobImage, ensureWarmBase, lastLines } from '../warm-base.ts';
 import type { JobInput } from '../pipeline.ts';
@@ -169,7 +169,8 @@ export async function setupStage(
   // other. Such runs come from a sandbox that built mailed prerequisite
   // code; only jobs with byte-identical prerequisites (the same base kernel)
   // read them.
-  const guestInputs = hashInputs(settings.imagesDir, GUEST_INPUTS);
+  // guestInputs: what the job image's guest was built from (ImageSet), not images/ as it is now.
+  const guestInputs = images.guestInputs;
   const keyCommit = baseKeyCommit(baseCommit, input.prerequisites === null ? null : prerequisitesApplied(input.prerequisites));
   const keyParts = { baseCommit: keyCommit, fragment: input.kernelFragment, toolchain: images.toolchain, guestInputs, accel };
   const suiteVersion = (s: SuiteManifest): string => hashInputs(settings.suitesDir, [s.name]);
