@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureImages } from '../runners/executor/images.ts';
 import { runJob } from '../runners/executor/pipeline.ts';
-import { ensureWarmBase } from '../runners/executor/warm-base.ts';
+import { ensureWarmBase, warmLocksDir, warmUsedDir } from '../runners/executor/warm-base.ts';
 import { loadConfig } from '../services/config/config.ts';
 import { parseMbox } from '../services/domain/mbox.ts';
 import { assembleSeries, seriesMbox } from '../services/domain/series.ts';
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
 
   const cold = await timed(reuseWarm ? 'warm base (reused)' : 'cold base build (empty ccache)', () => ensureWarmBase(engine, engine, {
     runnerImage: images.runner, runnerId: images.runnerId, toolchain: images.toolchain, treeName: tree.name, mirror, commit, fragment, limits, sandbox,
-    buildTimeoutSeconds: config.job.buildTimeoutSeconds, locksDir: join(config.cacheDir, 'warm'), ccacheVolume: config.docker.ccacheVolume, onLog: quiet,
+    buildTimeoutSeconds: config.job.buildTimeoutSeconds, locksDir: warmLocksDir(config.cacheDir), usedDir: warmUsedDir(config.cacheDir), ccacheVolume: config.docker.ccacheVolume, onLog: quiet,
   }));
 
   const job = await timed('patchbay job, passing fixture, warm base', () => runJob(

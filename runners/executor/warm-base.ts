@@ -10,7 +10,7 @@
  * seconds-long build), not a new cold kernel build.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PatchbayError } from '../../services/domain/errors.ts';
@@ -33,8 +33,10 @@ export interface WarmBaseRequest {
   limits: Pick<ContainerSpec, 'memoryBytes' | 'cpus' | 'pids' | 'fileSizeBytes' | 'tmpBytes'>;
   sandbox: SandboxLimits;
   buildTimeoutSeconds: number;
-  /** The host folder for the cross-process lock of each key. */
+  /** The host folder for the cross-process lock of each key (warmLocksDir). */
   locksDir: string;
+  /** Where each use of a warm base is recorded (warmUsedDir), for garbage collection. */
+  usedDir: string;
   /** Docker volume of the compiler cache: warm-base builds (the base tree alone) are its only writers. */
   ccacheVolume: string;
   onLog: (text: string) => void;
@@ -54,11 +56,41 @@ export function warmBaseKey(req: Pick<WarmBaseRequest, 'toolchain' | 'treeName' 
     .slice(0, 16);
 }
 
+/** The folder of the warm bases' build locks: <cacheDir>/warm/<key>.lock. */
+export function warmLocksDir(cacheDir: string): string {
+  return join(cacheDir, 'warm');
+}
+
+/**
+ * The folder where a job's use of a warm base (<key>) and of a job image
+ * (<key>-<runner inputs>, its tag's) is recorded by touching a file of that
+ * name: Docker does not track when an image was last used, and gc.ts
+ * collects the least recently used first.
+ */
+export function warmUsedDir(cacheDir: string): string {
+  return join(cacheDir, 'warm-used');
+}
+
+/** Records a use now (best effort: a failure to record never fails a job; at worst the image looks older). */
+export function recordUse(usedDir: string, name: string): void {
+  try {
+    mkdirSync(usedDir, { recursive: true });
+    const path = join(usedDir, name);
+    closeSync(openSync(path, 'a'));
+    const now = new Date();
+    utimesSync(path, now, now);
+  } catch {
+    // best effort
+  }
+}
+
 /** In this process, one build per key at a time; across processes, a lock. */
 const inFlight = new Map<string, Promise<WarmBase>>();
 
 export function ensureWarmBase(runtime: ContainerRuntime, images: LocalImages, req: WarmBaseRequest): Promise<WarmBase> {
   const key = warmBaseKey(req);
+  // Recorded before the image is looked up: a collector that sees the use keeps it.
+  recordUse(req.usedDir, key);
   const pending = inFlight.get(key);
   if (pending) return pending;
   const p = (async (): Promise<WarmBase> => {
@@ -149,8 +181,14 @@ export function ensureJobImage(
   warm: WarmBase,
   runner: { tag: string; id: string; inputs: string },
   onLog: (text: string) => void,
+  /** Where the use is recorded (warmUsedDir); null: not recorded. */
+  usedDir: string | null = null,
 ): Promise<string> {
   const tag = `patchbay/job:${warm.key}-${runner.inputs}`;
+  if (usedDir !== null) {
+    recordUse(usedDir, warm.key);
+    recordUse(usedDir, `${warm.key}-${runner.inputs}`);
+  }
   const pending = overlays.get(tag);
   if (pending) return pending;
   const p = (async (): Promise<string> => {

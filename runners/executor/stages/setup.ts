@@ -19,7 +19,7 @@ import type { ContainerRuntime, ContainerSpec, LocalImages } from '../docker.ts'
 import { type ToolVersionCache, type ToolVersions, readToolVersions } from '../environment.ts';
 import { ensureImages, hashInputs } from '../images.ts';
 import { JOB_IN, Sandbox, type SandboxLimits, folderInputs } from '../sandbox.ts';
-import { ensureJobImage, ensureWarmBase, lastLines } from '../warm-base.ts';
+import { ensureJobImage, ensureWarmBase, lastLines, warmLocksDir, warmUsedDir } from '../warm-base.ts';
 import type { JobInput } from '../pipeline.ts';
 import { applyPrerequisites } from './apply.ts';
 import { buildBaseWithPrerequisites } from './build.ts';
@@ -95,12 +95,13 @@ export async function setupStage(
     limits,
     sandbox: sandboxLimits(ctx),
     buildTimeoutSeconds: settings.job.buildTimeoutSeconds,
-    locksDir: join(settings.cacheDir, 'warm'),
+    locksDir: warmLocksDir(settings.cacheDir),
+    usedDir: warmUsedDir(settings.cacheDir),
     ccacheVolume: settings.ccacheVolume,
     onLog: (t) => { ctx.stageLog('setup', t); },
   });
   ctx.checkAborted();
-  const jobImage = await ensureJobImage(deps.images, warm, { tag: images.runner, id: images.runnerId, inputs: images.runnerInputs }, (t) => { ctx.stageLog('setup', t); });
+  const jobImage = await ensureJobImage(deps.images, warm, { tag: images.runner, id: images.runnerId, inputs: images.runnerInputs }, (t) => { ctx.stageLog('setup', t); }, warmUsedDir(settings.cacheDir));
   ctx.checkAborted();
   const jobImageId = await deps.images.imageId(jobImage);
   const environment = ctx.environment();
