@@ -18,7 +18,7 @@
  * nothing a series wrote. Files are read under a size cap.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, readSync, closeSync, fstatSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readSync, closeSync, fstatSync, readdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { BootEvidence, BootSplat } from '../../services/domain/compare.ts';
@@ -118,6 +118,13 @@ export class BaseRunCache {
   get(key: string): BaseRunRead | null {
     const run = readJson(this.path(key)) as BaseRun | null;
     if (run === null || run.key !== key || typeof run.suite !== 'string' || typeof run.inputs !== 'object' || !isGuestRun(run.boot)) return null;
+    // Its last use, for garbage collection (gc.ts): the least recently used go first.
+    try {
+      const now = new Date();
+      utimesSync(this.path(key), now, now);
+    } catch {
+      // A read-only cache, or removed meanwhile: the run read stands.
+    }
     const verdict = judgeGuestRun(run.boot);
     return {
       run,

@@ -1,7 +1,8 @@
 /**
- * The only module that imports dockerode. The rest of the executor sees two
- * narrow ports: ContainerRuntime (one method: create a hardened container)
- * and LocalImages (what the image builder needs).
+ * The only module that imports dockerode. The rest of the executor sees
+ * narrow ports: ContainerRuntime (one method: create a hardened container),
+ * LocalImages (what the image builder needs) and CollectableImages (what
+ * garbage collection lists and removes).
  *
  * A job container shares no folder with the host that the host later opens:
  * inputs go in as a tar the engine extracts (before the container runs, or
@@ -103,6 +104,32 @@ export interface LocalImages {
   remove(tag: string): Promise<void>;
   /** Images whose labels include all of these. */
   list(labels: Record<string, string>): Promise<Array<{ id: string; tags: string[]; labels: Record<string, string>; created: number }>>;
+}
+
+/** An image as garbage collection sees it. */
+export interface ImageRecord {
+  id: string;
+  tags: string[];
+  labels: Record<string, string>;
+  /** Seconds since the epoch. */
+  created: number;
+  /** Bytes of all its layers, shared ones included. */
+  sizeBytes: number;
+  /** Its layers (diff ids), bottom first: an image whose layers begin another's is its parent in content. */
+  layers: string[];
+}
+
+/** The third narrow port, for garbage collection (gc.ts): what it lists and the one way it removes. */
+export interface CollectableImages {
+  /** Images whose labels include all of these, with their size and layers. */
+  describe(labels: Record<string, string>): Promise<ImageRecord[]>;
+  /** The image ids patchbay's containers (running or stopped) were created from. */
+  imagesInUse(): Promise<Set<string>>;
+  /**
+   * Removes one tag (the image goes with its last tag), never forced: an
+   * image a container was created from (anyone's) stays ('in-use').
+   */
+  removeUnused(tag: string): Promise<'removed' | 'in-use' | 'gone'>;
 }
 
 const TAIL_BYTES = 256 * 1024;
@@ -268,7 +295,7 @@ class DockerJobContainer implements JobContainer {
   }
 }
 
-export class DockerEngine implements ContainerRuntime, LocalImages {
+export class DockerEngine implements ContainerRuntime, LocalImages, CollectableImages {
   private readonly docker: Docker;
 
   constructor(socketPath: string) {
@@ -423,6 +450,42 @@ export class DockerEngine implements ContainerRuntime, LocalImages {
       await this.docker.getImage(tag).remove({ force: true });
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode !== 404) throw dockerError(`remove ${tag}`, e);
+    }
+  }
+
+  async describe(labels: Record<string, string>): Promise<ImageRecord[]> {
+    const out: ImageRecord[] = [];
+    for (const i of await this.list(labels)) {
+      try {
+        const info = await this.docker.getImage(i.id).inspect();
+        out.push({ ...i, sizeBytes: info.Size, layers: info.RootFS.Layers ?? [] });
+      } catch (e) {
+        // Removed since it was listed.
+        if ((e as { statusCode?: number }).statusCode !== 404) throw dockerError(`inspect ${i.id}`, e);
+      }
+    }
+    return out;
+  }
+
+  async imagesInUse(): Promise<Set<string>> {
+    try {
+      // By the owner label, as reapOrphans lists them (what the docker filter lets a worker list).
+      const containers = await this.docker.listContainers({ all: true, filters: { label: [OWNER_LABEL] } });
+      return new Set(containers.map((c) => c.ImageID));
+    } catch (e) {
+      throw dockerError('list containers', e);
+    }
+  }
+
+  async removeUnused(tag: string): Promise<'removed' | 'in-use' | 'gone'> {
+    try {
+      await this.docker.getImage(tag).remove({ force: false, noprune: false });
+      return 'removed';
+    } catch (e) {
+      const code = (e as { statusCode?: number }).statusCode;
+      if (code === 404) return 'gone';
+      if (code === 409) return 'in-use';
+      throw dockerError(`remove ${tag}`, e);
     }
   }
 
