@@ -22,6 +22,7 @@ import healthRoutes, { type ReadinessCheck } from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
 import loreRoutes from './routes/lore.ts';
 import outboxRoutes from './routes/outbox.ts';
+import runnerRoutes, { type RunnerRoutesOptions } from './routes/runners.ts';
 import seriesRoutes from './routes/series.ts';
 import type { Registry } from 'prom-client';
 
@@ -43,6 +44,8 @@ export interface AppOptions {
   /** Jobs a non-admin token may have queued or running. */
   activeJobsPerToken: number;
   logPollMs?: number;
+  /** Lab runners' routes and lease sweeping (services/api/routes/runners.ts). */
+  runners: Omit<RunnerRoutesOptions, 'store' | 'logs'>;
 }
 
 export default fp(async function patchbayApi(app: FastifyInstance, opts: AppOptions) {
@@ -77,6 +80,7 @@ export default fp(async function patchbayApi(app: FastifyInstance, opts: AppOpti
   await app.register(jobRoutes, { store: opts.store, queue: opts.queue, logs: opts.logs, cancelRunning: opts.cancelRunning, logPollMs: opts.logPollMs ?? 500, sse: opts.sse });
   await app.register(loreRoutes, { store: opts.store });
   await app.register(outboxRoutes, { store: opts.store });
+  await app.register(runnerRoutes, { store: opts.store, logs: opts.logs, ...opts.runners });
   await app.register(pageRoutes, { store: opts.store });
   await app.register(healthRoutes, { checks: opts.readiness, registry: opts.registry, checkTimeoutMs: 2000 });
 }, { name: 'patchbay-api' });

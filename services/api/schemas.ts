@@ -21,6 +21,14 @@ export const JobSummary = Type.Object({
   createdAt: Type.String(),
   startedAt: Type.Union([Type.String(), Type.Null()]),
   finishedAt: Type.Union([Type.String(), Type.Null()]),
+  /** Who runs it: the in-cluster queue, or lab runners. */
+  pool: Type.Union([Type.Literal('queue'), Type.Literal('runners')]),
+  /** What a lab runner must have to take it. */
+  requires: Type.Object({}, { additionalProperties: true }),
+  /** Where its latest attempt ran: a worker (host-pid) or "runner NAME"; null before any. */
+  ranOn: Type.Union([Type.String(), Type.Null()]),
+  /** Attempts started. */
+  attempts: Type.Integer(),
   url: Type.String(),
   page: Type.String(),
 });
@@ -49,6 +57,8 @@ export const SubmitOptions = Type.Object({
   base: Type.Optional(Type.String({ maxLength: 200 })),
   suite: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })])),
   force: Type.Optional(Type.Boolean()),
+  /** What the lab runner must have: kvm, arch=..., cores=N, memory-mb=N, label=value (services/domain/runners.ts). */
+  runsOn: Type.Optional(Type.Union([Type.String({ maxLength: 120 }), Type.Array(Type.String({ maxLength: 120 }), { maxItems: 16 })])),
 });
 
 export const SubmitJson = Type.Object({
@@ -58,6 +68,7 @@ export const SubmitJson = Type.Object({
   base: Type.Optional(Type.String({ maxLength: 200 })),
   suites: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })),
   force: Type.Optional(Type.Boolean()),
+  runsOn: Type.Optional(Type.Array(Type.String({ maxLength: 120 }), { maxItems: 16 })),
 }, { additionalProperties: false });
 
 export const SubmitReply = Type.Object({

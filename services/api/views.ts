@@ -14,6 +14,10 @@ export function jobView(job: Job) {
     createdAt: job.createdAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
+    pool: job.pool,
+    requires: { ...job.requires },
+    ranOn: job.worker,
+    attempts: job.attempts,
     url: `/api/v1/jobs/${job.id}`,
     page: `/jobs/${job.id}`,
   };

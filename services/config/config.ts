@@ -224,6 +224,28 @@ export const ConfigSchema = Type.Object({
     backoffMaxMs: Type.Integer({ minimum: 1 }),
   }),
   gc: GcConfigSchema,
+  /**
+   * Lab runners (runners/agent, services/api/routes/runners.ts): which pool
+   * new jobs go to, and how leases behave on the API side.
+   */
+  runners: Type.Object({
+    /** Where a job without requirements goes: the in-cluster queue (workers) or lab runners. A job with requirements always goes to runners. */
+    dispatch: Type.Union([Type.Literal('queue'), Type.Literal('runners')]),
+    /** A lease lasts this long past its last renewal; a lapsed one's job runs again within two of these. */
+    leaseSeconds: Type.Integer({ minimum: 2, maximum: 3600 }),
+    /** How often a runner renews (and hears of cancels and drains): at most a third of leaseSeconds. */
+    heartbeatSeconds: Type.Integer({ minimum: 1, maximum: 600 }),
+    /** How long one claim request waits for a job before answering that there is none. */
+    claimWaitSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
+    /** A job another live runner holds the warm base of is left to it this long. */
+    affinityWaitSeconds: Type.Integer({ minimum: 0 }),
+    /** A registration token is good this long. */
+    registrationTtlSeconds: Type.Integer({ minimum: 60 }),
+    /** What one artifact upload may be; past it 413. */
+    artifactLimitBytes: Type.Integer({ minimum: 1024 }),
+    /** Where results that runners uploaded are kept: <resultsDir>/<job>/<lease>/. */
+    resultsDir: Type.String({ minLength: 1 }),
+  }),
   /** The CLI as a client of a running service. */
   client: Type.Object({
     server: Type.String({ pattern: '^https?://' }),
@@ -409,6 +431,16 @@ export function loadConfig(env: Env = {}): Config {
       backoffMaxMs: int(env, 'PATCHBAY_REPORT_BACKOFF_MAX_MS', 3_600_000),
     },
     gc: gcConfig(env),
+    runners: {
+      dispatch: (env.PATCHBAY_DISPATCH ?? 'queue') as 'queue' | 'runners',
+      leaseSeconds: int(env, 'PATCHBAY_LEASE_SECONDS', 60),
+      heartbeatSeconds: int(env, 'PATCHBAY_HEARTBEAT_SECONDS', 3),
+      claimWaitSeconds: int(env, 'PATCHBAY_CLAIM_WAIT_SECONDS', 25),
+      affinityWaitSeconds: int(env, 'PATCHBAY_AFFINITY_WAIT_SECONDS', 600),
+      registrationTtlSeconds: int(env, 'PATCHBAY_RUNNER_TOKEN_TTL_SECONDS', 24 * 3600),
+      artifactLimitBytes: int(env, 'PATCHBAY_ARTIFACT_LIMIT_MB', 256) * 1024 * 1024,
+      resultsDir: resolve(env.PATCHBAY_RESULTS ?? join(dataDir, 'runner-results')),
+    },
     client: {
       server: env.PATCHBAY_SERVER ?? 'http://127.0.0.1:8080',
       token: env.PATCHBAY_TOKEN === undefined || env.PATCHBAY_TOKEN === '' ? null : env.PATCHBAY_TOKEN,

@@ -5,7 +5,7 @@
  * Pure: the store and the API decide with these, the agent declares with them.
  */
 import type { JobResult } from './job.ts';
-import { NOT_RETRIED_CODES } from './errors.ts';
+import { NOT_RETRIED_CODES, PatchbayError } from './errors.ts';
 
 /** What a runner declares when it registers and each time it starts. */
 export interface RunnerLabels {
@@ -118,4 +118,37 @@ export function attemptOutcome(result: Pick<JobResult, 'status' | 'error'>, atte
 /** The backoff before attempt n+1 (n >= 1): base doubling, as BullMQ's exponential backoff. */
 export function retryDelayMs(attemptsMade: number, baseMs: number): number {
   return baseMs * 2 ** Math.max(0, attemptsMade - 1);
+}
+
+/**
+ * Requirements as people write them (`--runs-on`, `?runsOn=`): `kvm`,
+ * `arch=x86_64`, `cores=8` (at least), `memory-mb=16384` (at least), and
+ * any other `key=value` as a label the runner must carry.
+ * RUNS_ON_INVALID for anything else.
+ */
+export function parseRequirements(items: readonly string[]): JobRequirements {
+  const req: JobRequirements = {};
+  const bad = (item: string, why: string): PatchbayError =>
+    new PatchbayError('RUNS_ON_INVALID', `runs-on "${item.slice(0, 80)}": ${why}`);
+  const count = (item: string, v: string): number => {
+    if (!/^[1-9][0-9]{0,8}$/.test(v)) throw bad(item, 'a whole number is needed');
+    return Number(v);
+  };
+  for (const item of items) {
+    if (item === 'kvm') { req.kvm = true; continue; }
+    const eq = item.indexOf('=');
+    if (eq < 0) throw bad(item, 'write kvm, arch=..., cores=N, memory-mb=N or label=value');
+    const key = item.slice(0, eq);
+    const value = item.slice(eq + 1);
+    if (key === 'arch') {
+      if (!/^[a-z0-9_]{1,32}$/.test(value)) throw bad(item, 'not an architecture name');
+      req.arch = value;
+    } else if (key === 'cores') req.minCores = count(item, value);
+    else if (key === 'memory-mb') req.minMemoryMb = count(item, value);
+    else {
+      if (!LABEL_KEY_RE.test(key) || !LABEL_VALUE_RE.test(value)) throw bad(item, 'labels are lower-case words and plain values');
+      req.labels = { ...req.labels, [key]: value };
+    }
+  }
+  return req;
 }

@@ -14,7 +14,8 @@ import { prerequisitesFromMbox } from '../domain/prerequisites.ts';
 import { type Series, assembleSeries, seriesPaths } from '../domain/series.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import { REDIS_FULL_MESSAGE, isRedisFull } from '../queue/redis.ts';
-import { type Job, type SeriesRecord, type SeriesSource, type Store, jobIdempotencyKey, seriesContentHash } from '../store/db.ts';
+import { type Job, type JobPool, type SeriesRecord, type SeriesSource, type Store, jobIdempotencyKey, seriesContentHash } from '../store/db.ts';
+import type { JobRequirements } from '../domain/runners.ts';
 import { checkWithGit, patchIdsWithGit } from './mailinfo.ts';
 import type { MailMessage } from '../domain/mbox.ts';
 
@@ -46,6 +47,8 @@ export interface SubmitRequest {
   submittedBy: string | null;
   /** The most jobs submittedBy may have queued or running (JOB_QUOTA past it); null: no cap. */
   activeJobCap: number | null;
+  /** What a lab runner must have to run it; a job with requirements goes to lab runners. Absent: none. */
+  requires?: JobRequirements | null;
 }
 
 export interface SubmitResult {
@@ -63,6 +66,8 @@ export interface IntakeDeps {
   /** Suites for a submission that names none: a fixed list, or those the series' changed paths select. */
   defaultSuites: readonly string[] | 'by-paths';
   logger: Logger;
+  /** Where a job without requirements goes (configuration `runners.dispatch`); absent: the in-cluster queue. */
+  dispatch?: JobPool;
 }
 
 /** How long git may take to read a submission's patches (mailinfo.ts), and what it may write: 4x the mbox, at most this. */
@@ -122,6 +127,8 @@ export class Intake {
     const preExisting = prerequisitesHash === null ? null : await store.series.findByContentHash(prerequisitesHash);
     const preRecord = prerequisites === null || prerequisitesHash === null ? null
       : preExisting ?? (await store.series.create({ series: prerequisites, source: req.source, inboxUrl: req.inboxUrl, submittedBy: req.submittedBy, contentHash: prerequisitesHash }));
+    const requires = req.requires ?? {};
+    const pool: JobPool = Object.keys(requires).length > 0 ? 'runners' : this.deps.dispatch ?? 'queue';
     const { job, created } = await store.jobs.createOrGet({
       seriesId: record.id,
       tree,
@@ -134,8 +141,11 @@ export class Intake {
       deadlineAt: null,
       submittedBy: req.submittedBy,
       activeCap: req.activeJobCap,
+      pool,
+      requires,
     });
-    if (created || job.status === 'queued') {
+    // Lab runners take their jobs from the database (claims over the API); only the queue's go to Redis.
+    if (job.pool === 'queue' && (created || job.status === 'queued')) {
       try {
         await this.deps.queue.enqueue(job.id);
       } catch (e) {
@@ -162,6 +172,7 @@ export class Intake {
     do {
       const page = await this.deps.store.jobs.list({ limit: 200, status: 'queued', ...(cursor ? { cursor } : {}) });
       for (const job of page.items) {
+        if (job.pool !== 'queue') continue;
         await this.deps.queue.enqueue(job.id);
         n++;
       }

@@ -17,8 +17,11 @@ export interface Catalogue {
   [QUEUE_NAMES.series]: { run: RunSeriesJob };
 }
 
+/** Attempts a job gets and the first retry's backoff (doubling): the queue's and lab runners' alike. */
+export const JOB_RETRY = { attempts: 3, backoffMs: 30_000 } as const;
+
 /** Retries are for infrastructure trouble (MISS); backoff leaves time for a restart. */
-export function runJobOptions(jobId: string, retry = { attempts: 3, backoffMs: 30_000 }): JobsOptions {
+export function runJobOptions(jobId: string, retry: { attempts: number; backoffMs: number } = JOB_RETRY): JobsOptions {
   return {
     jobId,
     attempts: retry.attempts,

@@ -26,7 +26,10 @@ import { mirrorGit, resolveBase } from '../intake/base.ts';
 import { JobQueue } from '../queue/job-queue.ts';
 import { JobLogs } from '../queue/logs.ts';
 import { closeRedis, createRedis, pingRedis } from '../queue/redis.ts';
-import { openDatabase, type Store } from '../store/db.ts';
+import { OutboxRepo, openDatabase, type Store } from '../store/db.ts';
+import type { RunnerRoutesOptions } from '../api/routes/runners.ts';
+import type { Status } from '../domain/status.ts';
+import { JOB_RETRY } from '../queue/catalogue.ts';
 import { makeProcessor } from '../worker/processor.ts';
 import { workerStore } from '../worker/store-adapter.ts';
 import { SeriesWorker, requestCancel } from '../worker/worker.ts';
@@ -79,7 +82,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
   const queue = new JobQueue(redis, { prefix: config.queuePrefix });
   const logs = new JobLogs(redis, config.queuePrefix);
   const metrics = makeMetrics(queue, store.lore);
-  const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: 'by-paths', logger: log });
+  const intake = new Intake({ store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: 'by-paths', logger: log, dispatch: config.runners.dispatch });
   if (opts.roles.includes('api')) await ensureLocalToken(store, config.dataDir, log);
   const requeued = await intake.reconcile();
   if (requeued > 0) log.info({ requeued }, 'queued jobs re-enqueued');
@@ -170,6 +173,7 @@ export async function startService(config: Config, opts: { roles: readonly Role[
       rateLimitPerMinute: config.api.rateLimitPerMinute,
       sse: { maxTotal: config.api.sseMaxTotal, maxPerClient: config.api.sseMaxPerClient },
       activeJobsPerToken: config.api.activeJobsPerToken,
+      runners: runnerRouteOptions(config),
     });
     url = await app.listen({ host: config.api.host, port: opts.port ?? config.api.port });
     closers.unshift(async () => { await app.close(); });
@@ -203,6 +207,29 @@ export function apiServerOptions(config: Config, logger: FastifyBaseLogger): Fas
     bodyLimit: config.api.mboxLimitBytes,
     trustProxy: config.api.trustProxy.length > 0 ? [...config.api.trustProxy] : false,
     return503OnClosing: true,
+  };
+}
+
+/** The API's side of lab runners, from configuration: leases, claims, uploads, and the reports recorded verdicts earn. */
+export function runnerRouteOptions(config: Config): Omit<RunnerRoutesOptions, 'store' | 'logs'> {
+  const r = config.runners;
+  const planning = reportPlanning(config);
+  return {
+    policy: {
+      leaseSeconds: r.leaseSeconds,
+      // The job's own deadline (the executor's) and a margin for setup and uploads.
+      maxLeaseSeconds: config.job.deadlineSeconds + 1800,
+      maxAttempts: JOB_RETRY.attempts,
+      retryBackoffMs: JOB_RETRY.backoffMs,
+      affinityWaitSeconds: r.affinityWaitSeconds,
+    },
+    heartbeatSeconds: r.heartbeatSeconds,
+    claimWaitSeconds: r.claimWaitSeconds,
+    registrationTtlSeconds: r.registrationTtlSeconds,
+    logLimitBytes: config.job.logLimitBytes,
+    artifactLimitBytes: r.artifactLimitBytes,
+    resultsDir: r.resultsDir,
+    planReport: planning === null ? null : (trx, job) => OutboxRepo.planResult(trx, job.id, job.status as Status, planning),
   };
 }
 

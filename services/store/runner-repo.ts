@@ -13,7 +13,7 @@ import { PatchbayError } from '../domain/errors.ts';
 import type { JobResult } from '../domain/job.ts';
 import {
   COMMIT_RE, pickJob, retryDelayMs,
-  type JobRequirements, type PeerRunner, type QueuedJob, type RunnerLabels, type WarmBaseHeld,
+  type PeerRunner, type QueuedJob, type RunnerLabels, type WarmBaseHeld,
 } from '../domain/runners.ts';
 import type { Job, JobRepo } from './job-repo.ts';
 import type { Database, LeaseOutcome, RunnerState, RunnersTable } from './schema.ts';
@@ -299,7 +299,7 @@ export class RunnerRepo {
       if (held.n >= me.capacity) return null;
       const rows = await trx.selectFrom('jobs').innerJoin('series', 'series.id', 'jobs.series_id')
         .select(['jobs.id', 'jobs.tree', 'jobs.base', 'series.base_commit', 'jobs.requires',
-          sql<number>`extract(epoch from now() - jobs.created_at)`.as('waited')])
+          sql<number>`extract(epoch from now() - jobs.created_at)::float8`.as('waited')])
         .where('jobs.pool', '=', 'runners').where('jobs.status', '=', 'queued').where('jobs.lease_id', 'is', null)
         .where((eb) => eb.or([eb('jobs.not_before', 'is', null), eb('jobs.not_before', '<=', sql<Date>`now()`)]))
         .orderBy('jobs.created_at').orderBy('jobs.id').limit(200)
@@ -307,7 +307,7 @@ export class RunnerRepo {
       if (rows.length === 0) return null;
       const queue: QueuedJob[] = rows.map((r) => {
         const base = r.base !== null && COMMIT_RE.test(r.base) ? r.base : r.base === null && r.base_commit !== null && COMMIT_RE.test(r.base_commit) ? r.base_commit : null;
-        return { id: r.id, tree: r.tree, baseCommit: base, requires: r.requires as JobRequirements, waitedSeconds: Number(r.waited) };
+        return { id: r.id, tree: r.tree, baseCommit: base, requires: r.requires, waitedSeconds: r.waited };
       });
       const peerRows = await trx.selectFrom('runners').selectAll()
         .where('state', '=', 'active').where('id', '<>', runnerId)

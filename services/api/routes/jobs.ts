@@ -160,6 +160,12 @@ export default function jobRoutes(fastify: FastifyInstance, opts: JobRoutesOptio
       throw new PatchbayError('AUTH_FORBIDDEN', `only the token that submitted job ${job.id}, or an admin, may cancel it`);
     }
     if (TERMINAL.has(job.status)) throw new PatchbayError('JOB_FINISHED', `job ${job.id} already finished (${job.status})`);
+    if (job.pool === 'runners') {
+      // A lab runner's job: cancelled at once when no runner holds it, else its runner hears at its next heartbeat.
+      const became = await store.runners.requestCancel(job.id);
+      if (became === 'cancelled') await opts.logs.append(job.id, { kind: 'end', status: 'cancelled' });
+      return reply.code(202).send({ id: job.id, status: became });
+    }
     if (job.status === 'queued' && (await opts.queue.removeIfWaiting(job.id))) {
       await store.jobs.markCancelled(job.id);
       await opts.logs.append(job.id, { kind: 'end', status: 'cancelled' });

@@ -6,6 +6,7 @@ import { PatchbayError } from '../../domain/errors.ts';
 import type { Intake } from '../../intake/intake.ts';
 import type { Store } from '../../store/db.ts';
 import { isAdmin } from '../plugins/auth.ts';
+import { parseRequirements } from '../../domain/runners.ts';
 import { ErrorBody, JobSummary, Paging, SeriesSummary, SubmitJson, SubmitOptions, SubmitReply } from '../schemas.ts';
 import { jobView, seriesView } from '../views.ts';
 
@@ -46,6 +47,8 @@ export default function seriesRoutes(fastify: FastifyInstance, opts: SeriesRoute
     const q = request.query.suite;
     let suites: string[] | null = q === undefined ? null : Array.isArray(q) ? q : [q];
     let force = request.query.force ?? false;
+    const r = request.query.runsOn;
+    let runsOn: string[] = r === undefined ? [] : Array.isArray(r) ? r : [r];
     if (ct === 'application/json') {
       const body = request.body;
       const { Value } = await import('typebox/value');
@@ -60,12 +63,14 @@ export default function seriesRoutes(fastify: FastifyInstance, opts: SeriesRoute
       base = body.base ?? base;
       suites = body.suites ?? suites;
       force = body.force ?? force;
+      runsOn = body.runsOn ?? runsOn;
     } else if (Buffer.isBuffer(request.body)) {
       mbox = request.body.toString('latin1');
     } else {
       throw new PatchbayError('UNSUPPORTED_MEDIA_TYPE', 'send application/mbox (or text/plain) with the series, or application/json with a messageId');
     }
-    const result = await opts.intake.submit({ mbox, source, inboxUrl, tree, base, suites, force, submittedBy: request.caller.tokenId,
+    const requires = parseRequirements(runsOn);
+    const result = await opts.intake.submit({ mbox, source, inboxUrl, tree, base, suites, force, requires, submittedBy: request.caller.tokenId,
       activeJobCap: isAdmin(request.caller) ? null : opts.activeJobsPerToken,
     });
     return reply.code(202).send({ created: result.created, series: seriesView(result.series), jobs: result.jobs.map(jobView) });

@@ -13,7 +13,7 @@ import { Intake } from '../../intake/intake.ts';
 import { JobQueue } from '../../queue/job-queue.ts';
 import { JobLogs } from '../../queue/logs.ts';
 import { pingRedis } from '../../queue/redis.ts';
-import { apiServerOptions } from '../../serve/service.ts';
+import { apiServerOptions, runnerRouteOptions } from '../../serve/service.ts';
 import type { Store } from '../../store/db.ts';
 import buildApi, { type AppOptions } from '../app.ts';
 import { makeMetrics } from '../metrics.ts';
@@ -63,6 +63,7 @@ export async function apiHarness(redis: Redis, store: Store, opts: HarnessOption
     sse: opts.sse ?? { maxTotal: 100, maxPerClient: 100 },
     activeJobsPerToken: opts.activeJobsPerToken ?? 1000,
     logPollMs: 50,
+    runners: runnerRouteOptions(config),
   });
   await app.ready();
   const mk = async (scope: 'submit' | 'read' | 'admin') => (await store.tokens.create(`${scope}-${prefix}`, [scope])).secret;
