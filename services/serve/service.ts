@@ -17,6 +17,7 @@ import { makeMetrics } from '../api/metrics.ts';
 import type { ReadinessCheck } from '../api/routes/health.ts';
 import { loadCatalogs } from '../catalog/load.ts';
 import { makeExecutorDeps } from '../../runners/executor/deps.ts';
+import { startGarbageCollector } from '../../runners/executor/gc.ts';
 import type { Config } from '../config/config.ts';
 import { PatchbayError, errorMessage } from '../domain/errors.ts';
 import { Intake, patchIds } from '../intake/intake.ts';
@@ -91,6 +92,9 @@ export async function startService(config: Config, opts: { roles: readonly Role[
   if (opts.roles.includes('worker')) {
     const workerId = `${hostname()}-${process.pid}`;
     const { deps, engine } = makeExecutorDeps(config, opts.hostEnv, log);
+    // Warm bases, base runs and job folders, by age and disk budget (PATCHBAY_GC_*).
+    const gc = startGarbageCollector({ images: engine }, config, log);
+    closers.push(() => gc.close());
     const reaped = await engine.reapOrphans(orphanAgeSeconds(config)).catch(() => []);
     if (reaped.length > 0) log.warn({ reaped }, 'removed containers of runners that are gone');
     const processor = makeProcessor({
