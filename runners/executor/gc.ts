@@ -360,7 +360,7 @@ export async function collectGarbage(deps: GcDeps, config: GcConfig): Promise<Gc
 }
 
 /** How long after start the first collection runs (a worker's first job comes first). */
-const FIRST_RUN_MS = 60_000;
+const FIRST_RUN_MS = 5 * 60_000;
 
 /**
  * Collects every config.gc.intervalMinutes (0: never on its own; runOnce
