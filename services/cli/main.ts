@@ -27,6 +27,7 @@ import { type SeriesSource, seriesFromSource } from './series-input.ts';
 import { loadCatalogs } from '../catalog/load.ts';
 import { makeExecutorDeps } from '../../runners/executor/deps.ts';
 import { makeLogger } from '../platform/logger.ts';
+import { cmdRunner, cmdRunners } from './runners.ts';
 
 const USAGE = `usage: patchbay <command> [options]
 
@@ -62,15 +63,25 @@ commands:
   token create NAME --scope submit|read|admin ...
         create an API token (printed once) in the configured database
   submit FILE | --message-id ID --inbox URL [--tree NAME] [--suite NAME ...]
-         [--base COMMIT] [--force] [--follow] [--server URL]
-        submit a series to a running service; --follow shows it to its verdict
+         [--base COMMIT] [--force] [--follow] [--runs-on LABEL ...] [--server URL]
+        submit a series to a running service; --follow shows it to its verdict;
+        --runs-on: a lab runner with kvm, arch=..., cores=N, memory-mb=N or label=value
+  runner --config FILE
+        run a lab runner: register with the token the file names (once), then
+        take jobs from the API and run them on this machine's Docker engine;
+        SIGTERM drains (finishes what runs), a second one stops at once
+  runners list [--json] | token [--note TEXT] | drain NAME | resume NAME | revoke NAME
+         [--server URL]
+        lab runners (an admin token): their state and jobs; a one-time
+        registration token for a new one; drain, resume or revoke one
   status JOB [--json] [--server URL]
   logs [-f] JOB [--server URL]
 
 exit status: 0 when a job ran (whatever its verdict) , 1 for MISS
 (infrastructure trouble), 2 for bad input or usage.`;
 
-export class UsageError extends Error {}
+export { UsageError } from './usage.ts';
+import { UsageError } from './usage.ts';
 
 export function newJobId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
@@ -345,12 +356,13 @@ async function cmdSubmit(argv: string[]): Promise<number> {
     options: {
       'message-id': { type: 'string' }, inbox: { type: 'string' }, tree: { type: 'string' }, suite: { type: 'string', multiple: true },
       base: { type: 'string' }, force: { type: 'boolean', default: false }, follow: { type: 'boolean', default: false },
-      server: { type: 'string' }, verbose: { type: 'boolean', short: 'v', default: false },
+      server: { type: 'string' }, verbose: { type: 'boolean', short: 'v', default: false }, 'runs-on': { type: 'string', multiple: true },
     },
     allowPositionals: true,
     strict: true,
   });
   const client = clientFrom(values.server);
+  const runsOn = values['runs-on'] ?? [];
   const server = values.server ?? loadConfig(process.env).client.server;
   type Reply = { created: boolean; series: { id: string; title: string; version: number; total: number }; jobs: Array<{ id: string; url: string; page: string; status: string }> };
   let reply: Reply;
@@ -358,7 +370,7 @@ async function cmdSubmit(argv: string[]): Promise<number> {
     if (values.inbox === undefined) throw new UsageError('submit --message-id needs --inbox URL (a public-inbox, e.g. a lore list)');
     reply = await client.request<Reply>('POST', '/api/v1/series', { type: 'application/json', data: JSON.stringify({
       messageId: values['message-id'], inbox: values.inbox, ...(values.tree ? { tree: values.tree } : {}), ...(values.base ? { base: values.base } : {}),
-      ...(values.suite ? { suites: values.suite } : {}), force: values.force,
+      ...(values.suite ? { suites: values.suite } : {}), force: values.force, ...(runsOn.length > 0 ? { runsOn } : {}),
     }) });
   } else {
     const file = positionals[0];
@@ -368,6 +380,7 @@ async function cmdSubmit(argv: string[]): Promise<number> {
     if (values.base) q.set('base', values.base);
     for (const s of values.suite ?? []) q.append('suite', s);
     if (values.force) q.set('force', 'true');
+    for (const r of runsOn) q.append('runsOn', r);
     reply = await client.request<Reply>('POST', `/api/v1/series?${q.toString()}`, { type: 'application/mbox', data: readFileSync(file) });
   }
   const err = process.stderr;
@@ -472,6 +485,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdLogs(rest);
       case 'lore':
         return await cmdLore(rest);
+      case 'runner':
+        return await cmdRunner(rest);
+      case 'runners':
+        return await cmdRunners(rest, clientFrom);
       case undefined:
       case 'help':
       case '--help':

@@ -37,4 +37,5 @@ export { gatherTrailers, replyTargets, type GatheredTrailers } from './series/tr
 export { assembleSeries, seriesIdentity, seriesMbox, seriesPaths } from './series/assemble.ts';
 export { listRevisions } from './series/revisions.ts';
 export { prerequisiteSeries } from './series/prerequisites.ts';
+export { prerequisitesFromStoredMail, seriesFromStoredMail } from './series/stored.ts';
 export { bareMessageId, seriesOfMessage, type SeriesOfMessage } from './series/message.ts';

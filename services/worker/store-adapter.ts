@@ -1,7 +1,6 @@
 /** The worker's view of the store (WorkerStore) over the repositories. */
 import { PatchbayError } from '../domain/errors.ts';
-import { parseMessage } from '../domain/mbox.ts';
-import { type Series, assembleSeries, prerequisiteSeries } from '../domain/series.ts';
+import { type Series, prerequisitesFromStoredMail, seriesFromStoredMail } from '../domain/series.ts';
 import { OutboxRepo, type ReportPlanning, type Store } from '../store/db.ts';
 import type { JobRecord, WorkerStore } from './processor.ts';
 
@@ -18,17 +17,15 @@ export function workerStore(store: Store, reports: ReportPlanning | null = null)
       const record = await store.series.get(job.seriesId);
       if (!record) throw new PatchbayError('SERIES_MISSING', `job ${jobId}: series ${job.seriesId} is not in the database`);
       const [cover, patches] = await Promise.all([store.series.cover(job.seriesId), store.series.patches(job.seriesId)]);
-      // The series as it was submitted: its messages, reassembled by the same rules.
-      const messages = (cover ? [cover, ...patches] : patches).map((p) => parseMessage(p.raw.toString('latin1')));
-      const series = assembleSeries(messages, { version: record.version });
-      // Prerequisites are patches from anywhere, in the order they were named: read as such, not as a series.
+      // The series as it was submitted, reassembled by the same rules (as a lab runner does).
+      const series = seriesFromStoredMail((cover ? [cover, ...patches] : patches).map((p) => p.raw.toString('latin1')), record.version, record.baseCommit);
       let prerequisites: Series | null = null;
       if (job.prerequisitesId !== null) {
         const pre = await store.series.patches(job.prerequisitesId);
         if (pre.length === 0) throw new PatchbayError('SERIES_MISSING', `job ${jobId}: its prerequisites ${job.prerequisitesId} are not in the database`);
-        prerequisites = prerequisiteSeries(pre.map((p) => parseMessage(p.raw.toString('latin1'))));
+        prerequisites = prerequisitesFromStoredMail(pre.map((p) => p.raw.toString('latin1')));
       }
-      return { id: job.id, status: job.status, tree: job.tree, base: job.base, suites: job.suites, series: { ...series, baseCommit: record.baseCommit }, prerequisites };
+      return { id: job.id, status: job.status, tree: job.tree, base: job.base, suites: job.suites, series, prerequisites };
     },
     async markRunning(jobId, worker) {
       await store.jobs.markRunning(jobId, { worker });
