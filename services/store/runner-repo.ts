@@ -411,9 +411,10 @@ export class RunnerRepo {
   async finishWithout(runnerId: string, leaseId: string, outcome: 'retry' | 'released' | 'cancelled', policy: LeasePolicy): Promise<Job> {
     return guard('could not end the lease', () => this.#db.transaction().execute(async (trx) => {
       const lease = await this.current(runnerId, leaseId, trx);
-      await trx.selectFrom('jobs').select('id').where('id', '=', lease.jobId).forUpdate().execute();
+      const locked = await trx.selectFrom('jobs').select('cancel_requested_at').where('id', '=', lease.jobId).forUpdate().executeTakeFirst();
       await this.#endCurrent(trx, runnerId, leaseId, outcome);
-      if (outcome === 'cancelled') {
+      // A cancel asked for while it ran wins over a retry or a hand-back (as in #endAndRequeue).
+      if (outcome === 'cancelled' || locked?.cancel_requested_at != null) {
         await trx.updateTable('jobs').set({ lease_id: null }).where('id', '=', lease.jobId).execute();
         const job = await this.#jobs.markCancelled(lease.jobId, trx);
         return job;
