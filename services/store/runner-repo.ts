@@ -292,7 +292,8 @@ export class RunnerRepo {
    */
   async claim(runnerId: string, policy: LeasePolicy): Promise<{ lease: Lease; job: Job; warm: boolean } | null> {
     return guard('could not claim a job', () => this.#db.transaction().execute(async (trx) => {
-      const me = await trx.selectFrom('runners').selectAll().where('id', '=', runnerId).executeTakeFirst();
+      // Locked: a runner's concurrent claims are counted against its capacity one after another.
+      const me = await trx.selectFrom('runners').selectAll().where('id', '=', runnerId).forUpdate().executeTakeFirst();
       if (me === undefined || me.state !== 'active') return null;
       const held = await trx.selectFrom('leases').select(sql<number>`count(*)::int`.as('n'))
         .where('runner_id', '=', runnerId).where('ended_at', 'is', null).executeTakeFirstOrThrow();
