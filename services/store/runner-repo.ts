@@ -294,7 +294,7 @@ export class RunnerRepo {
     return guard('could not claim a job', () => this.#db.transaction().execute(async (trx) => {
       // Locked: a runner's concurrent claims are counted against its capacity one after another.
       const me = await trx.selectFrom('runners').selectAll().where('id', '=', runnerId).forUpdate().executeTakeFirst();
-      if (me === undefined || me.state !== 'active') return null;
+      if (me === undefined || me.state !== 'active' || me.labels.trees.length === 0) return null;
       const held = await trx.selectFrom('leases').select(sql<number>`count(*)::int`.as('n'))
         .where('runner_id', '=', runnerId).where('ended_at', 'is', null).executeTakeFirstOrThrow();
       if (held.n >= me.capacity) return null;
@@ -302,6 +302,9 @@ export class RunnerRepo {
         .select(['jobs.id', 'jobs.tree', 'jobs.base', 'series.base_commit', 'jobs.requires',
           sql<number>`extract(epoch from now() - jobs.created_at)::float8`.as('waited')])
         .where('jobs.pool', '=', 'runners').where('jobs.status', '=', 'queued').where('jobs.lease_id', 'is', null)
+        // Jobs on trees it does not mirror, or needing KVM it lacks, must not fill the 200 read and hide one it can take.
+        .where('jobs.tree', 'in', me.labels.trees)
+        .where(sql<boolean>`(${me.labels.kvm} or not (jobs.requires @> '{"kvm": true}'::jsonb))`)
         .where((eb) => eb.or([eb('jobs.not_before', 'is', null), eb('jobs.not_before', '<=', sql<Date>`now()`)]))
         .orderBy('jobs.created_at').orderBy('jobs.id').limit(200)
         .forUpdate('jobs').skipLocked().execute();
