@@ -13,6 +13,7 @@
  * lapsed meanwhile is dropped (the server ran the job again elsewhere).
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { arch, availableParallelism, totalmem } from 'node:os';
@@ -87,6 +88,8 @@ export class RunnerAgent {
     this.#deps = ex.deps;
     this.#engine = ex.engine;
     this.#catalogs = loadCatalogs(deps.config.executor);
+    // Every request listens on these (AbortSignal.any): many at once is normal, not a leak.
+    setMaxListeners(0, this.#draining.signal, this.#stopping.signal);
   }
 
   get name(): string {

@@ -1,0 +1,242 @@
+/**
+ * Lab runners for real: the API (`serve --role api`, PGlite, its own Redis)
+ * and two `patchbay runner` processes, each with its own state folder,
+ * credential and labels, on this machine's Docker engine with the real
+ * executor (they share the engine and the warm caches, as two runners on
+ * one machine would; their job folders are per attempt). Nothing but HTTP
+ * joins them to the service.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { ServiceClient } from '../../../services/cli/client.ts';
+import { loadConfig } from '../../../services/config/config.ts';
+import { type RedisServer, startRedisServer } from '../../../services/queue/test/redis-server.ts';
+import { localTokenPath, type Service, startService } from '../../../services/serve/service.ts';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const mbox = (name: string): Buffer => readFileSync(join(root, 'fixtures/series', name));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const LEASE = 6;
+
+interface JobView { id: string; status: string; ranOn: string | null; attempts: number; stage: string | null; summary: string; results: Array<{ suite: string; test: string; status: string }> }
+
+describe('lab runners', { timeout: 40 * 60_000 }, () => {
+  let service: Service;
+  let client: ServiceClient;
+  let redis: RedisServer;
+  let dataDir = '';
+  let work = '';
+  let baseCommit = '';
+  const procs = new Map<string, ChildProcess>();
+  const host = loadConfig(process.env);
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'patchbay-runners-api-'));
+    work = mkdtempSync(join(tmpdir(), 'patchbay-runners-'));
+    redis = startRedisServer();
+    const env = {
+      ...process.env, REDIS_URL: redis.url, PATCHBAY_DATA: dataDir, DATABASE_URL: '',
+      PATCHBAY_QUEUE_PREFIX: `runners-${randomBytes(3).toString('hex')}`, PORT: '0',
+      PATCHBAY_LEASE_SECONDS: String(LEASE), PATCHBAY_HEARTBEAT_SECONDS: '2', PATCHBAY_CLAIM_WAIT_SECONDS: '5',
+      PATCHBAY_DISPATCH: 'runners', PATCHBAY_REPORT: 'false',
+    };
+    service = await startService(loadConfig(env), { roles: ['api'], hostEnv: env, logger: pino({ level: 'silent' }) });
+    client = new ServiceClient({ server: service.url ?? '', token: readFileSync(localTokenPath(dataDir), 'utf8').trim() });
+    const rev = spawnSync('git', ['-C', join(host.mirrorsDir, 'linux-7.1.y.git'), 'rev-parse', 'v7.1.8^{commit}'], { encoding: 'utf8' });
+    baseCommit = rev.stdout.trim();
+    assert.match(baseCommit, /^[0-9a-f]{40}$/, rev.stderr);
+  });
+
+  after(async () => {
+    for (const p of procs.values()) p.kill('SIGKILL');
+    await service.close();
+    redis.remove();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  /** A runner process: its own state folder and labels; a registration token the first time. */
+  async function startRunner(name: string, labels: { kvm: boolean; extra: Record<string, string> }): Promise<ChildProcess> {
+    const state = join(work, name);
+    mkdirSync(state, { recursive: true });
+    const tokenFile = join(state, 'registration-token');
+    try {
+      readFileSync(join(state, 'credential'));
+    } catch {
+      const t = await client.request<{ token: string }>('POST', '/api/v1/runners/tokens', { type: 'application/json', data: JSON.stringify({ note: name }) });
+      writeFileSync(tokenFile, `${t.token}\n`, { mode: 0o600 });
+    }
+    const configFile = join(state, 'runner.json');
+    writeFileSync(configFile, JSON.stringify({
+      server: service.url, name, stateDir: state, registrationTokenFile: tokenFile, capacity: 1, labels,
+      // The machine's warm caches (trees, warm bases, base runs) are shared, as on one lab machine.
+      settings: { PATCHBAY_CACHE: host.cacheDir, PATCHBAY_LOG_FILE: '-', PATCHBAY_LOG_LEVEL: 'warn' },
+    }));
+    const p = spawn(process.execPath, [join(root, 'bin/patchbay.mjs'), 'runner', '--config', configFile], { cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const prefix = (b: Buffer): void => { for (const line of b.toString().split('\n')) if (line !== '') process.stderr.write(`  [${name}] ${line.slice(0, 400)}\n`); };
+    p.stdout.on('data', prefix);
+    p.stderr.on('data', prefix);
+    procs.set(name, p);
+    await waitFor(`runner ${name} to say hello`, 60_000, async () => (await runners()).some((r) => r.name === name && r.lastSeenAt !== null && Date.now() - Date.parse(r.lastSeenAt) < 5000));
+    return p;
+  }
+
+  async function runners() {
+    return (await client.request<{ items: Array<{ id: string; name: string; state: string; lastSeenAt: string | null; warmBases: Array<{ tree: string; commit: string }>; jobsDone: number; failures: number }> }>('GET', '/api/v1/runners')).items;
+  }
+
+  async function submit(fixture: string, q: Record<string, string | string[]>): Promise<string> {
+    const params = new URLSearchParams({ force: 'true', suite: 'smoke' });
+    for (const [k, v] of Object.entries(q)) for (const x of Array.isArray(v) ? v : [v]) params.append(k, x);
+    const r = await client.request<{ jobs: Array<{ id: string }> }>('POST', `/api/v1/series?${params.toString()}`, { type: 'application/mbox', data: mbox(fixture) });
+    const id = r.jobs[0]?.id;
+    assert.ok(id);
+    return id;
+  }
+
+  const job = (id: string): Promise<JobView> => client.request<JobView>('GET', `/api/v1/jobs/${id}`);
+
+  async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (await check()) return;
+      await sleep(500);
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  }
+
+  async function finished(id: string, ms = 15 * 60_000): Promise<JobView> {
+    await waitFor(`job ${id} to finish`, ms, async () => !['queued', 'running'].includes((await job(id)).status));
+    return job(id);
+  }
+
+  test('two runners register; jobs go by label; a job on a base one of them holds goes to that one', { timeout: 15 * 60_000 }, async () => {
+    await startRunner('alpha', { kvm: false, extra: { lab: 'a' } });
+    await startRunner('beta', { kvm: false, extra: { lab: 'b' } });
+    const names = (await runners()).map((r) => r.name).sort();
+    assert.deepEqual(names, ['alpha', 'beta']);
+
+    // Does not apply: a FAIL at apply, quick, on the machine's warm base.
+    const onB = await submit('fail-apply-needs-kmbuf.mbox', { runsOn: 'lab=b', base: baseCommit });
+    const onA = await submit('fail-apply-needs-kmbuf.mbox', { runsOn: 'lab=a', base: baseCommit });
+    const [b, a] = [await finished(onB), await finished(onA)];
+    assert.equal(b.status, 'FAIL', b.summary);
+    assert.equal(b.ranOn, 'runner beta');
+    assert.equal(a.status, 'FAIL', a.summary);
+    assert.equal(a.ranOn, 'runner alpha');
+
+    // Both now hold the base; beta forgets it (its record), so only alpha reports it.
+    rmSync(join(work, 'beta', 'warm-bases.json'), { force: true });
+    await waitFor('alpha to report the warm base and beta not', 20_000, async () => {
+      const rs = await runners();
+      return rs.some((r) => r.name === 'alpha' && r.warmBases.some((w) => w.commit === baseCommit))
+        && rs.some((r) => r.name === 'beta' && r.warmBases.length === 0);
+    });
+    // Either may take it by label; both are idle and polling: the warm base decides.
+    for (let i = 0; i < 2; i++) {
+      const any = await submit('fail-apply-needs-kmbuf.mbox', { base: baseCommit });
+      const done = await finished(any);
+      assert.equal(done.ranOn, 'runner alpha', `job ${i + 1} on the base alpha holds ran on ${done.ranOn ?? 'nothing'}`);
+    }
+  });
+
+  test('a job that needs KVM waits for a runner with it; a runner restarted with its credential resumes', { timeout: 10 * 60_000 }, async () => {
+    const id = await submit('fail-apply-needs-kmbuf.mbox', { runsOn: 'kvm', base: baseCommit });
+    await sleep(3 * 2000 + 2000);
+    assert.equal((await job(id)).status, 'queued', 'no runner has KVM: the job waits');
+    // beta drains on SIGTERM and exits; restarted with the same credential (no token left) and KVM, it takes the job.
+    const beta = procs.get('beta');
+    assert.ok(beta);
+    const exited = new Promise<number | null>((r) => beta.once('exit', (code) => { r(code); }));
+    beta.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    rmSync(join(work, 'beta', 'registration-token'), { force: true });
+    const before = (await runners()).filter((r) => r.name === 'beta');
+    await startRunner('beta', { kvm: true, extra: { lab: 'b' } });
+    const after = (await runners()).filter((r) => r.name === 'beta');
+    assert.equal(after.length, 1);
+    assert.equal(after[0]?.id, before[0]?.id, 'the same runner, not a new registration');
+    const done = await finished(id);
+    assert.equal(done.ranOn, 'runner beta');
+    assert.equal(done.status, 'FAIL');
+  });
+
+  test('results under a stale lease are refused; the lapsed job runs again; a revoked runner is refused', { timeout: 5 * 60_000 }, async () => {
+    // A runner that speaks the protocol by hand, to hold a lease and let it lapse.
+    const t = await client.request<{ token: string }>('POST', '/api/v1/runners/tokens', { type: 'application/json', data: '{}' });
+    const labels = { arch: 'x86_64', kvm: false, cores: 1, memoryMb: 1024, trees: ['linux-7.1.y'], extra: { lab: 'manual' } };
+    const reg = await client.request<{ credential: string }>('POST', '/api/v1/runners/register', { type: 'application/json', data: JSON.stringify({ token: t.token, name: 'manual', labels, capacity: 1, version: null }) });
+    const manual = new ServiceClient({ server: service.url ?? '', token: reg.credential });
+    await manual.request('POST', '/api/v1/runner/hello', { type: 'application/json', data: JSON.stringify({ labels, capacity: 1, version: null, warmBases: [], leases: [] }) });
+    const id = await submit('fail-apply-needs-kmbuf.mbox', { runsOn: 'lab=manual' });
+    const leased = await manual.request<{ lease: { id: string; attempt: number } }>('POST', '/api/v1/runner/claim', { type: 'application/json', data: JSON.stringify({ warmBases: [], waitSeconds: 5 }) });
+    assert.equal(leased.lease.attempt, 1);
+    const lapsedAt = Date.now();
+    await waitFor('the lease to lapse and the job to be queued again', 3 * LEASE * 1000, async () => (await job(id)).status === 'queued');
+    const requeueMs = Date.now() - lapsedAt;
+    assert.ok(requeueMs <= 2 * LEASE * 1000 + 1000, `re-queued ${requeueMs} ms after the last renewal (two lease periods: ${2 * LEASE * 1000})`);
+    const result = { jobId: id, status: 'PASS', stage: null, summary: 'forged', tree: { name: 'linux-7.1.y', ref: 'v7.1.8' }, baseCommit: null, headCommit: null, series: null, suites: ['smoke'], accel: null, buildMode: null, stages: [], results: [], base: null, crashes: [], applyFailure: null, buildErrors: [], error: null, artifactsDir: null, artifacts: [], startedAt: new Date().toISOString(), durationMs: 1 };
+    await assert.rejects(
+      manual.request('POST', `/api/v1/runner/leases/${leased.lease.id}/result`, { type: 'application/json', data: JSON.stringify({ result, artifacts: {} }) }),
+      (e: Error & { code?: string }) => e.code === 'LEASE_STALE',
+    );
+    await assert.rejects(
+      manual.request('POST', `/api/v1/runner/leases/${leased.lease.id}/log`, { type: 'application/json', data: JSON.stringify({ entries: [{ kind: 'log', stage: 'setup', text: 'late' }] }) }),
+      (e: Error & { code?: string }) => e.code === 'LEASE_STALE',
+    );
+    const again = await job(id);
+    assert.equal(again.status, 'queued');
+    assert.equal(again.attempts, 1, 'the lapsed attempt is counted; the next claim makes it 2');
+    // Revoked: every call refused.
+    await client.request('POST', '/api/v1/runners/manual/revoke', { type: 'application/json', data: '{}' });
+    await assert.rejects(
+      manual.request('POST', '/api/v1/runner/claim', { type: 'application/json', data: JSON.stringify({ warmBases: [], waitSeconds: 0 }) }),
+      (e: Error & { code?: string }) => e.code === 'RUNNER_REVOKED',
+    );
+    await client.request('POST', `/api/v1/jobs/${id}/cancel`, { type: 'application/json', data: '{}' });
+    assert.equal((await job(id)).status, 'cancelled');
+  });
+
+  test('a runner killed with SIGKILL mid-build: the other finishes the job, with exactly one result; cancel stops a running job and its container', { timeout: 20 * 60_000 }, async () => {
+    const id = await submit('pass-kbuf-pin.mbox', {});
+    await waitFor('the build to start on a runner', 5 * 60_000, async () => {
+      const j = await job(id);
+      return j.status === 'running' && j.ranOn !== null && (await containersOf(id)).length > 0;
+    });
+    const first = (await job(id)).ranOn?.replace('runner ', '') ?? '';
+    const victim = procs.get(first);
+    assert.ok(victim, `the job runs on ${first}`);
+    victim.kill('SIGKILL');
+    const done = await finished(id);
+    assert.equal(done.status, 'PASS', done.summary);
+    assert.notEqual(done.ranOn, `runner ${first}`);
+    assert.equal(done.attempts, 2);
+    const leases = await service.store.db.selectFrom('leases').select(['outcome']).where('job_id', '=', id).orderBy('created_at').execute();
+    assert.deepEqual(leases.map((l) => l.outcome), ['lapsed', 'result']);
+    const results = await service.store.jobs.results(id);
+    assert.equal(new Set(results.tests.map((t) => `${t.suite}/${t.test}`)).size, results.tests.length, 'one row per test: one result');
+
+    // Cancel while it builds on the runner left: the container goes within seconds.
+    const c = await submit('pass-kbuf-pin.mbox', {});
+    await waitFor('the second job to run a container', 5 * 60_000, async () => (await job(c)).status === 'running' && (await containersOf(c)).length > 0);
+    const asked = Date.now();
+    await client.request('POST', `/api/v1/jobs/${c}/cancel`, { type: 'application/json', data: '{}' });
+    await waitFor('the cancel to reach the runner', 60_000, async () => (await job(c)).status === 'cancelled' && (await containersOf(c)).length === 0);
+    const took = Date.now() - asked;
+    assert.ok(took < 30_000, `cancelled and its container gone in ${took} ms`);
+  });
+});
+
+/** The job's containers on the engine (by the name the executor gives them). */
+async function containersOf(jobId: string): Promise<string[]> {
+  const r = spawnSync('docker', ['ps', '-a', '--format', '{{.Names}}'], { encoding: 'utf8' });
+  await Promise.resolve();
+  return r.stdout.split('\n').filter((n) => n.includes(jobId));
+}
