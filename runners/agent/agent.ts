@@ -32,6 +32,7 @@ import {
 import type { DockerEngine } from '../executor/docker.ts';
 import { orphanAgeSeconds } from '../executor/docker.ts';
 import { makeExecutorDeps } from '../executor/deps.ts';
+import { startGarbageCollector } from '../executor/gc.ts';
 import { IMAGE_LABEL } from '../executor/images.ts';
 import { runJob, type ExecutorDeps, type JobInput } from '../executor/pipeline.ts';
 import { RunnerClient } from './client.ts';
@@ -170,6 +171,8 @@ export class RunnerAgent {
     const reap = setInterval(() => {
       void this.#engine.reapOrphans(orphanAgeSeconds(this.#config.executor)).catch(() => []);
     }, 60_000);
+    // Its own warm bases, base runs and job folders, by age and disk budget (PATCHBAY_GC_* in its settings).
+    const gc = startGarbageCollector({ images: this.#engine }, this.#config.executor, this.#log);
     try {
       while (!this.#draining.signal.aborted) {
         if (this.#drainedByAdmin || this.#running.size >= this.#config.file.capacity) {
@@ -198,6 +201,7 @@ export class RunnerAgent {
       await Promise.all([...this.#running.values()].map((r) => r.done));
       clearInterval(beat);
       clearInterval(reap);
+      await gc.close();
       this.#log.info('runner stopped');
     }
   }

@@ -67,6 +67,12 @@ async function dockerViaWorkers(redis: Redis, prefix: string): Promise<void> {
   throw new Error(keys.length === 0 ? 'no worker has reported in the last 30 s' : 'no worker reaches a Docker engine');
 }
 
+/** With lab runners doing the work: ready when one that is not revoked was seen recently. */
+async function runnerSeen(store: Store, withinSeconds: number): Promise<void> {
+  const live = (await store.runners.list()).filter((r) => r.state !== 'revoked' && r.lastSeenAt !== null && Date.now() - r.lastSeenAt.getTime() < withinSeconds * 1000);
+  if (live.length === 0) throw new Error(`no lab runner has been seen in the last ${withinSeconds} s`);
+}
+
 export async function startService(config: Config, opts: { roles: readonly Role[]; hostEnv: NodeJS.ProcessEnv; logger: Logger; port?: number }): Promise<Service> {
   const log = opts.logger;
   const catalogs = loadCatalogs(config);
@@ -164,7 +170,9 @@ export async function startService(config: Config, opts: { roles: readonly Role[
     const readiness: ReadinessCheck[] = [
       { name: 'database', check: async () => { await store.jobs.list({ limit: 1 }); } },
       { name: 'redis', check: () => pingRedis(redis) },
-      { name: 'docker', check: () => dockerViaWorkers(redis, config.queuePrefix) },
+      config.runners.dispatch === 'runners'
+        ? { name: 'runners', check: () => runnerSeen(store, 2 * config.runners.leaseSeconds) }
+        : { name: 'docker', check: () => dockerViaWorkers(redis, config.queuePrefix) },
     ];
     await app.register(buildApi, {
       store, intake, queue, logs, registry: metrics.registry, readiness,
