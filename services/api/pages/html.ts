@@ -41,13 +41,14 @@ tr.cmp-new-failure td{background:#ffebe9}tr.cmp-flaky td,tr.cmp-pre-existing td{
 .muted{color:#57606a}
 .d{font-weight:600;padding:.05em .45em;border-radius:3px;font-size:12px;border:1px solid #d0d7de}
 .d-queued{background:#dafbe1}.d-duplicate,.d-no-patches,.d-not-relevant{background:#f0f2f4}.d-incomplete,.d-no-base{background:#fff8c5}.d-invalid{background:#ffebe9}
+.r-active{background:#1a7f37}.r-draining{background:#bf8700}.r-revoked{background:#6e7781}
 .o-pending,.o-sending{background:#0969da}.o-sent{background:#1a7f37}.o-failed{background:#cf222e}.o-held{background:#bf8700}.o-skipped{background:#8c959f}`;
 
 export function page(title: string, body: Html): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} · patchbay</title><style>${new Html(STYLE)}</style></head>
-<body><header><a href="/series">patchbay</a> <span class="muted">kernel CI for io_uring and FUSE</span> · <a href="/lore">lore watcher</a> · <a href="/outbox">mail reports</a></header>
+<body><header><a href="/series">patchbay</a> <span class="muted">kernel CI for io_uring and FUSE</span> · <a href="/lore">lore watcher</a> · <a href="/outbox">mail reports</a> · <a href="/runners">runners</a></header>
 <main>${body}</main></body></html>`.value;
 }
 
@@ -63,6 +64,16 @@ export function outboxBadge(status: string): Html {
 /** A time as the pages show it, to the second, in UTC. */
 export function when(d: Date | null): string {
   return d === null ? '—' : d.toISOString().replace('T', ' ').slice(0, 19);
+}
+
+/** How long ago, as the pages show it: "12 s ago", "5 min ago", "3 h ago", "2 d ago"; "never" for null. */
+export function ago(d: Date | null, now: Date = new Date()): string {
+  if (d === null) return 'never';
+  const s = Math.max(0, Math.round((now.getTime() - d.getTime()) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86_400)} d ago`;
 }
 
 export function duration(ms: number | null): string {

@@ -10,10 +10,12 @@ import { PatchbayError } from '../../domain/errors.ts';
 import { type ComparedResult, type Comparison, formatTally } from '../../domain/compare.ts';
 import { prerequisitePatches, prerequisitesLine } from '../../domain/prerequisites.ts';
 import type { OutboxEntry, Store } from '../../store/db.ts';
+import type { Job } from '../../store/job-repo.ts';
+import type { RunnerWithLeases } from '../../store/runner-repo.ts';
 import { WATCHER_LEASE } from '../../store/lore-repo.ts';
 import { LORE_DECISIONS, OUTBOX_STATUSES } from '../../store/schema.ts';
 import { outboxCounts } from '../routes/outbox.ts';
-import { Html, badge, duration, html, outboxBadge, page, when } from './html.ts';
+import { Html, ago, badge, duration, html, outboxBadge, page, when } from './html.ts';
 
 export interface PageRoutesOptions {
   store: Store;
@@ -151,6 +153,17 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       ${list.items.length === 0 ? html`<p class="muted">No report${shown ? html` is ${shown}` : ' was planned yet'}.</p>` : ''}${next}`));
   });
 
+  app.get('/runners', { config: { scope: 'read' }, schema: hide }, async (_request, reply) => {
+    const runners = await store.runners.list();
+    const now = new Date();
+    return reply.type('text/html; charset=utf-8').send(page('Runners', html`<h1>Lab runners</h1>
+      <p class="muted">Machines in the labs that pull jobs of the runners pool over HTTPS and run them on their own Docker and KVM. Draining: finishes what it holds, takes nothing new. Revoked: its credential is refused.</p>
+      <table id="runners"><thead><tr><th>Runner</th><th>State</th><th>Last seen</th><th>Current jobs</th><th>Capacity</th><th>Labels</th><th>Warm bases</th><th>Jobs done</th><th>Failures</th></tr></thead><tbody>
+      ${runners.map((r) => runnerRow(r, now))}
+      </tbody></table>
+      ${runners.length === 0 ? html`<p class="muted" id="no-runners">No runner registered yet: <code>patchbay runners token</code> on the server gives a lab machine its registration token (README, Lab runners).</p>` : ''}`));
+  });
+
   app.get('/jobs/:id', { config: { scope: 'read' }, schema: { ...hide, params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } }, async (request, reply) => {
     const job = await store.jobs.get(request.params.id);
     if (!job) throw new PatchbayError('JOB_UNKNOWN', `no job ${request.params.id}`);
@@ -189,6 +202,7 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       <p>${series ? html`<a href="/series/${series.id}">${series.title}</a> v${series.version}` : ''} on <b>${job.tree}</b>${job.baseCommit ? html` @ <code>${job.baseCommit.slice(0, 12)}</code>${job.baseRule ? html` <span class="muted">(base: ${job.baseRule})</span>` : ''}` : ''}
         · suites ${job.suites.join(', ')}${job.accel ? ` · ${job.accel.toUpperCase()}` : ''}${job.buildMode ? ` · ${job.buildMode} build` : ''}</p>
       <p>${job.summary}</p>
+      ${whereItRan(job)}
       ${prerequisites === null ? '' : html`<p id="prerequisites">Prerequisites: ${prerequisites}</p>`}
       ${job.prerequisitesId === null ? '' : html`<p id="prerequisite-series">Applied on the base first: <a href="/series/${job.prerequisitesId}">its prerequisite patches</a></p>`}
       <h2>Stages</h2>${timeline}
@@ -202,6 +216,43 @@ export default function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOpt
       <script>${new Html(LIVE_LOG_SCRIPT)}</script>`));
   });
   done();
+}
+
+/** A runner's row on /runners: its jobs link to their pages; names and labels are validated on registration, and escaped anyway. */
+function runnerRow(r: RunnerWithLeases, now: Date): Html {
+  const l = r.labels;
+  const extra = Object.entries(l.extra).sort(([a], [b]) => a.localeCompare(b));
+  return html`<tr data-runner="${r.name}"><td><b>${r.name}</b>${r.version ? html`<br><span class="muted">${r.version}</span>` : ''}</td>
+    <td><span class="s r-${r.state}" data-state="${r.state}">${r.state}</span></td>
+    <td data-field="last-seen" title="${when(r.lastSeenAt)}">${ago(r.lastSeenAt, now)}</td>
+    <td data-field="jobs">${r.leases.length === 0 ? html`<span class="muted">idle</span>` : r.leases.map((x, i) => html`${i > 0 ? html`<br>` : ''}<a href="/jobs/${x.jobId}">${x.jobId}</a>${x.attempt > 1 ? html` <span class="muted">(attempt ${x.attempt})</span>` : ''}`)}</td>
+    <td data-field="capacity">${r.leases.length} / ${r.capacity}</td>
+    <td data-field="labels">${l.arch} · ${l.kvm ? 'KVM' : 'TCG'} · ${l.cores} cores · ${memory(l.memoryMb)}<br>trees: ${l.trees.length === 0 ? html`<span class="muted">none</span>` : l.trees.join(', ')}${
+      extra.length > 0 ? html`<br>${extra.map(([k, v]) => html`<code>${k}=${v}</code> `)}` : ''}</td>
+    <td data-field="warm-bases">${r.warmBases.length === 0 ? html`<span class="muted">none</span>` : r.warmBases.map((w, i) => html`${i > 0 ? html`<br>` : ''}${w.tree}@<code>${w.commit.slice(0, 12)}</code>`)}</td>
+    <td data-field="jobs-done">${r.jobsDone}</td>
+    <td data-field="failures">${r.failures}</td></tr>`;
+}
+
+function memory(mb: number): string {
+  return mb >= 1024 ? `${Math.round((mb / 1024) * 10) / 10} GB` : `${mb} MB`;
+}
+
+/** The job page's line on where the latest attempt ran (a lab runner or an in-cluster worker), its pool, and what it asks of a runner. */
+function whereItRan(job: Job): Html {
+  const m = job.worker === null ? null : /^runner (.+)$/.exec(job.worker);
+  const ran = job.worker === null
+    ? html`<span class="muted">${job.status === 'queued' ? 'not started yet' : 'where it ran is not recorded'}</span>`
+    : m ? html`ran on runner <a href="/runners">${m[1]}</a>` : html`ran on worker ${job.worker}`;
+  const q = job.requires;
+  const needs = [
+    q.arch === undefined ? null : `arch ${q.arch}`,
+    q.kvm === true ? 'KVM' : null,
+    q.minCores === undefined ? null : `≥ ${q.minCores} cores`,
+    q.minMemoryMb === undefined ? null : `≥ ${memory(q.minMemoryMb)} memory`,
+    ...Object.entries(q.labels ?? {}).map(([k, v]) => `${k}=${v}`),
+  ].filter((x): x is string => x !== null);
+  return html`<p id="where-it-ran">${job.attempts > 1 ? `attempt ${job.attempts}: ` : ''}${ran} · pool ${job.pool}${needs.length > 0 ? html` · requires ${needs.join(', ')}` : ''}</p>`;
 }
 
 /** A report's To and Cc, and whom an opt-out left out: names and addresses as text (they come from mail anyone can send). */
