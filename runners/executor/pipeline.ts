@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { SuiteManifest } from '../../services/catalog/suites.ts';
 import type { Tree } from '../../services/catalog/trees.ts';
 import { PatchbayError, errorMessage, isPatchbayError } from '../../services/domain/errors.ts';
-import { type JobEvent, type JobResult, type StageName, type StageRun, overallStatus } from '../../services/domain/job.ts';
+import { type JobEvent, type JobResult, type StageName, type StageRun, blankResult, overallStatus } from '../../services/domain/job.ts';
 import { prerequisitesApplied } from '../../services/domain/prerequisites.ts';
 import type { Series } from '../../services/domain/series.ts';
 import type { Status } from '../../services/domain/status.ts';
@@ -178,33 +178,15 @@ function checkOnly(input: JobInput): void {
 }
 
 function emptyResult(input: JobInput, started: number, artifactsDir: string, settings: ExecutorSettings): JobResult {
-  return {
+  return blankResult({
     jobId: input.jobId,
-    status: 'MISS',
-    stage: null,
-    summary: '',
     tree: { name: input.tree.name, ref: input.tree.ref },
-    baseCommit: null,
-    headCommit: null,
     series: { title: input.series.title, version: input.series.version, patches: input.series.patches.length },
     prerequisites: input.prerequisites === null ? null : prerequisitesApplied(input.prerequisites),
     suites: input.suites.map((s) => s.name),
-    accel: null,
-    buildMode: null,
-    stages: [],
-    results: [],
-    base: null,
-    crashes: [],
-    splats: [],
-    ktapProblems: [],
-    applyFailure: null,
-    buildErrors: [],
-    error: null,
     artifactsDir,
-    artifacts: [],
     startedAt: new Date(started).toISOString(),
-    durationMs: 0,
     // Filled in as the stages learn it; the config's recipe is known now.
     environment: initialEnvironment(configEnvironment(input.kernelFragment, settings)),
-  };
+  });
 }

@@ -420,3 +420,33 @@ export function overallStatus(stages: readonly StageRun[]): { status: Status; st
   if (!last) return { status: 'MISS', stage: 'setup', summary: 'no stage ran' };
   return { status: last.status, stage: null, summary: last.summary };
 }
+
+/**
+ * A result with nothing learned yet: MISS, no stages, no tests. The
+ * executor starts every job's result from one; the store records one for a
+ * job whose runner vanished on its last attempt.
+ */
+export function blankResult(fields: Pick<JobResult, 'jobId' | 'tree' | 'suites' | 'series' | 'startedAt'> & Partial<JobResult>): JobResult {
+  return {
+    status: 'MISS',
+    stage: null,
+    summary: '',
+    baseCommit: null,
+    headCommit: null,
+    accel: null,
+    buildMode: null,
+    stages: [],
+    results: [],
+    base: null,
+    crashes: [],
+    splats: [],
+    ktapProblems: [],
+    applyFailure: null,
+    buildErrors: [],
+    error: null,
+    artifactsDir: null,
+    artifacts: [],
+    durationMs: 0,
+    ...fields,
+  };
+}

@@ -7,16 +7,17 @@
  * lease is refused (LEASE_STALE). The database is the record: an API
  * process restart loses no lease.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { PatchbayError } from '../domain/errors.ts';
-import type { JobResult } from '../domain/job.ts';
+import { blankResult, type JobResult } from '../domain/job.ts';
 import {
   COMMIT_RE, pickJob, retryDelayMs,
   type PeerRunner, type QueuedJob, type RunnerLabels, type WarmBaseHeld,
 } from '../domain/runners.ts';
 import type { Job, JobRepo } from './job-repo.ts';
 import type { Database, LeaseOutcome, RunnerState, RunnersTable } from './schema.ts';
+import { hashSecret } from './token-repo.ts';
 import { cleanText, guard, jsonb, newId, sqlState } from './util.ts';
 
 export interface Runner {
@@ -70,9 +71,7 @@ export type HeartbeatAnswer = 'ok' | 'cancel' | 'stale';
 const CREDENTIAL_RE = /^pbr_[A-Za-z0-9_-]{43}$/;
 const REGISTRATION_RE = /^pbrt_[A-Za-z0-9_-]{43}$/;
 
-function sha256(s: string): string {
-  return createHash('sha256').update(s, 'utf8').digest('hex');
-}
+const sha256 = hashSecret;
 
 function toRunner(r: Selectable<RunnersTable>): Runner {
   return {
@@ -98,30 +97,10 @@ function stale(leaseId: string, why: string): PatchbayError {
 
 /** The result recorded when a job's last attempt ended without one (its runner vanished). */
 export function leaseLapsedResult(job: Pick<Job, 'id' | 'tree' | 'suites'>, message: string): JobResult {
-  return {
-    jobId: job.id,
-    status: 'MISS',
-    stage: 'setup',
-    summary: message,
-    tree: { name: job.tree, ref: '' },
-    baseCommit: null,
-    headCommit: null,
-    series: null,
-    suites: job.suites,
-    accel: null,
-    buildMode: null,
-    stages: [],
-    results: [],
-    base: null,
-    crashes: [],
-    applyFailure: null,
-    buildErrors: [],
-    error: { code: 'LEASE_LAPSED', message },
-    artifactsDir: null,
-    artifacts: [],
-    startedAt: new Date().toISOString(),
-    durationMs: 0,
-  };
+  return blankResult({
+    jobId: job.id, tree: { name: job.tree, ref: '' }, series: null, suites: job.suites, startedAt: new Date().toISOString(),
+    stage: 'setup', summary: message, error: { code: 'LEASE_LAPSED', message },
+  });
 }
 
 export class RunnerRepo {
