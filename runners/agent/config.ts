@@ -31,10 +31,10 @@ export const RunnerFileSchema = Type.Object({
     /** The trees it takes jobs on (names from the tree catalogue); absent: every tree. */
     trees: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 64 })),
     /** The admin's own labels (lab, rack, ...), which a job may ask for with runs-on. */
-    extra: Type.Optional(Type.Record(Type.String({ pattern: LABEL_KEY_RE.source }), Type.String({ pattern: LABEL_VALUE_RE.source }))),
+    extra: Type.Optional(Type.Record(Type.String({ pattern: LABEL_KEY_RE.source }), Type.String({ pattern: LABEL_VALUE_RE.source }), { additionalProperties: false })),
   }, { additionalProperties: false })),
   /** PATCHBAY_* settings for the executor (PATCHBAY_JOB_CPUS, PATCHBAY_JOB_DEADLINE, DOCKER_SOCKET, ...). */
-  settings: Type.Optional(Type.Record(Type.String({ pattern: '^(PATCHBAY_[A-Z0-9_]+|DOCKER_SOCKET)$' }), Type.String())),
+  settings: Type.Optional(Type.Record(Type.String({ pattern: '^(PATCHBAY_[A-Z0-9_]+|DOCKER_SOCKET)$' }), Type.String(), { additionalProperties: false })),
   /** How long a draining runner waits for its jobs at shutdown before handing them back; default the job deadline. */
   shutdownGraceSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
 }, { additionalProperties: false });
