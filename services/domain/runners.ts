@@ -79,12 +79,12 @@ export interface PeerRunner {
 }
 
 /**
- * The job this runner should take, in queue order, or null. A job that
- * another live runner able to take it holds the warm base of is left to
- * that runner for up to `affinityWaitSeconds` (a cold warm-base build is
- * about 12 minutes on 2 cores; a busy holder is usually free sooner), so a
- * base is built once per lab, not once per runner. Past the wait, anyone
- * able takes it.
+ * The job this runner should take, in queue order, or null. A job whose
+ * warm base another live runner holds, one able to take it and with a
+ * free slot, is left to that runner for up to `affinityWaitSeconds`, so a
+ * base is built once per lab, not once per runner. A holder that is busy
+ * does not hold a job back (whoever is free takes it), and past the wait
+ * anyone able takes it.
  */
 export function pickJob(
   me: { labels: RunnerLabels; warmBases: readonly WarmBaseHeld[] },
@@ -97,7 +97,7 @@ export function pickJob(
     const warm = holdsWarmBase(me.warmBases, job.tree, job.baseCommit);
     if (!warm && job.waitedSeconds < affinityWaitSeconds) {
       const leftToPeer = peers.some((p) =>
-        holdsWarmBase(p.warmBases, job.tree, job.baseCommit) && unmetRequirement(p.labels, job.tree, job.requires) === null);
+        p.freeSlots > 0 && holdsWarmBase(p.warmBases, job.tree, job.baseCommit) && unmetRequirement(p.labels, job.tree, job.requires) === null);
       if (leftToPeer) continue;
     }
     return { job, warm };

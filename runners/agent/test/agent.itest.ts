@@ -2,120 +2,39 @@
  * Lab runners for real: the API (`serve --role api`, PGlite, its own Redis)
  * and two `patchbay runner` processes, each with its own state folder,
  * credential and labels, on this machine's Docker engine with the real
- * executor (they share the engine and the warm caches, as two runners on
- * one machine would; their job folders are per attempt). Nothing but HTTP
- * joins them to the service.
+ * executor (test/harness.ts). Nothing but HTTP joins them to the service.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { ServiceClient } from '../../../services/cli/client.ts';
-import { loadConfig } from '../../../services/config/config.ts';
-import { type RedisServer, startRedisServer } from '../../../services/queue/test/redis-server.ts';
-import { localTokenPath, type Service, startService } from '../../../services/serve/service.ts';
+import { type RunnerLab, sleep, startRunnerLab } from './harness.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const mbox = (name: string): Buffer => readFileSync(join(root, 'fixtures/series', name));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const LEASE = 6;
 
-interface JobView { id: string; status: string; ranOn: string | null; attempts: number; stage: string | null; summary: string; results: Array<{ suite: string; test: string; status: string }> }
-
 describe('lab runners', { timeout: 40 * 60_000 }, () => {
-  let service: Service;
-  let client: ServiceClient;
-  let redis: RedisServer;
-  let dataDir = '';
+  let lab: RunnerLab;
+  // Shorthands for the lab's parts, set in before().
+  let client: RunnerLab['client'];
+  let service: RunnerLab['service'];
+  let procs: RunnerLab['procs'];
   let work = '';
   let baseCommit = '';
-  const procs = new Map<string, ChildProcess>();
-  const host = loadConfig(process.env);
+  let startRunner: RunnerLab['startRunner'];
+  let runners: RunnerLab['runners'];
+  let submit: RunnerLab['submit'];
+  let job: RunnerLab['job'];
+  let waitFor: RunnerLab['waitFor'];
+  let finished: RunnerLab['finished'];
 
   before(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'patchbay-runners-api-'));
-    work = mkdtempSync(join(tmpdir(), 'patchbay-runners-'));
-    redis = startRedisServer();
-    const env = {
-      ...process.env, REDIS_URL: redis.url, PATCHBAY_DATA: dataDir, DATABASE_URL: '',
-      PATCHBAY_QUEUE_PREFIX: `runners-${randomBytes(3).toString('hex')}`, PORT: '0',
-      PATCHBAY_LEASE_SECONDS: String(LEASE), PATCHBAY_HEARTBEAT_SECONDS: '2', PATCHBAY_CLAIM_WAIT_SECONDS: '5',
-      PATCHBAY_DISPATCH: 'runners', PATCHBAY_REPORT: 'false',
-    };
-    service = await startService(loadConfig(env), { roles: ['api'], hostEnv: env, logger: pino({ level: 'silent' }) });
-    client = new ServiceClient({ server: service.url ?? '', token: readFileSync(localTokenPath(dataDir), 'utf8').trim() });
-    const rev = spawnSync('git', ['-C', join(host.mirrorsDir, 'linux-7.1.y.git'), 'rev-parse', 'v7.1.8^{commit}'], { encoding: 'utf8' });
-    baseCommit = rev.stdout.trim();
-    assert.match(baseCommit, /^[0-9a-f]{40}$/, rev.stderr);
+    lab = await startRunnerLab({ env: { PATCHBAY_LEASE_SECONDS: String(LEASE), PATCHBAY_HEARTBEAT_SECONDS: '2', PATCHBAY_CLAIM_WAIT_SECONDS: '5' } });
+    ({ client, service, procs, work, baseCommit, startRunner, runners, submit, job, waitFor, finished } = lab);
   });
 
-  after(async () => {
-    for (const p of procs.values()) p.kill('SIGKILL');
-    await service.close();
-    redis.remove();
-    rmSync(dataDir, { recursive: true, force: true });
-    rmSync(work, { recursive: true, force: true });
-  });
-
-  /** A runner process: its own state folder and labels; a registration token the first time. */
-  async function startRunner(name: string, labels: { kvm: boolean; extra: Record<string, string> }): Promise<ChildProcess> {
-    const state = join(work, name);
-    mkdirSync(state, { recursive: true });
-    const tokenFile = join(state, 'registration-token');
-    try {
-      readFileSync(join(state, 'credential'));
-    } catch {
-      const t = await client.request<{ token: string }>('POST', '/api/v1/runners/tokens', { type: 'application/json', data: JSON.stringify({ note: name }) });
-      writeFileSync(tokenFile, `${t.token}\n`, { mode: 0o600 });
-    }
-    const configFile = join(state, 'runner.json');
-    writeFileSync(configFile, JSON.stringify({
-      server: service.url, name, stateDir: state, registrationTokenFile: tokenFile, capacity: 1, labels,
-      // The machine's warm caches (trees, warm bases, base runs) are shared, as on one lab machine.
-      settings: { PATCHBAY_CACHE: host.cacheDir, PATCHBAY_LOG_FILE: '-', PATCHBAY_LOG_LEVEL: 'warn' },
-    }));
-    const p = spawn(process.execPath, [join(root, 'bin/patchbay.mjs'), 'runner', '--config', configFile], { cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const prefix = (b: Buffer): void => { for (const line of b.toString().split('\n')) if (line !== '') process.stderr.write(`  [${name}] ${line.slice(0, 400)}\n`); };
-    p.stdout.on('data', prefix);
-    p.stderr.on('data', prefix);
-    procs.set(name, p);
-    await waitFor(`runner ${name} to say hello`, 60_000, async () => (await runners()).some((r) => r.name === name && r.lastSeenAt !== null && Date.now() - Date.parse(r.lastSeenAt) < 5000));
-    return p;
-  }
-
-  async function runners() {
-    return (await client.request<{ items: Array<{ id: string; name: string; state: string; lastSeenAt: string | null; warmBases: Array<{ tree: string; commit: string }>; jobsDone: number; failures: number }> }>('GET', '/api/v1/runners')).items;
-  }
-
-  async function submit(fixture: string, q: Record<string, string | string[]>): Promise<string> {
-    const params = new URLSearchParams({ force: 'true', suite: 'smoke' });
-    for (const [k, v] of Object.entries(q)) for (const x of Array.isArray(v) ? v : [v]) params.append(k, x);
-    const r = await client.request<{ jobs: Array<{ id: string }> }>('POST', `/api/v1/series?${params.toString()}`, { type: 'application/mbox', data: mbox(fixture) });
-    const id = r.jobs[0]?.id;
-    assert.ok(id);
-    return id;
-  }
-
-  const job = (id: string): Promise<JobView> => client.request<JobView>('GET', `/api/v1/jobs/${id}`);
-
-  async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      if (await check()) return;
-      await sleep(500);
-    }
-    assert.fail(`timed out waiting for ${what}`);
-  }
-
-  async function finished(id: string, ms = 15 * 60_000): Promise<JobView> {
-    await waitFor(`job ${id} to finish`, ms, async () => !['queued', 'running'].includes((await job(id)).status));
-    return job(id);
-  }
+  after(async () => { await lab.close(); });
 
   test('two runners register; jobs go by label; a job on a base one of them holds goes to that one', { timeout: 15 * 60_000 }, async () => {
     await startRunner('alpha', { kvm: false, extra: { lab: 'a' } });
@@ -222,6 +141,14 @@ describe('lab runners', { timeout: 40 * 60_000 }, () => {
     assert.deepEqual(leases.map((l) => l.outcome), ['lapsed', 'result']);
     const results = await service.store.jobs.results(id);
     assert.equal(new Set(results.tests.map((t) => `${t.suite}/${t.test}`)).size, results.tests.length, 'one row per test: one result');
+    assert.ok(results.tests.length > 0);
+
+    // The in-cluster worker, given the same series and suites, comes to the same verdict and subtests.
+    const byWorker = await finished(await lab.submitToQueue('pass-kbuf-pin.mbox', ['smoke']));
+    assert.match(byWorker.ranOn ?? '', /^(?!runner )/, `the worker ran it, not a runner (${byWorker.ranOn ?? 'nothing'})`);
+    assert.equal(byWorker.status, done.status, byWorker.summary);
+    const outcomes = (v: { results: Array<{ suite: string; test: string; status: string }> }): string[] => v.results.map((r) => `${r.suite}/${r.test}=${r.status}`).sort();
+    assert.deepEqual(outcomes(byWorker), outcomes(done));
 
     // Cancel while it builds on the runner left: the container goes within seconds.
     const c = await submit('pass-kbuf-pin.mbox', {});
