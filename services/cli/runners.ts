@@ -21,8 +21,11 @@ export async function cmdRunner(argv: string[]): Promise<number> {
   const onSignal = (sig: string): void => {
     signals++;
     if (signals === 1) {
-      process.stderr.write(`patchbay: ${sig}: draining (running jobs finish; none is taken); send it again to stop now\n`);
+      const grace = config.file.shutdownGraceSeconds ?? config.executor.job.deadlineSeconds;
+      process.stderr.write(`patchbay: ${sig}: draining (running jobs finish, for up to ${grace} s; none is taken); send it again to stop now\n`);
       void agent.drain();
+      // Past the grace, what still runs goes back to the queue.
+      setTimeout(() => { void agent.stop(); }, grace * 1000).unref();
     } else {
       process.stderr.write(`patchbay: ${sig}: stopping now; running jobs go back to the queue\n`);
       void agent.stop();

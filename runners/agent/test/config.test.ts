@@ -4,7 +4,9 @@
  * drain timeout the example and the README document.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseRunnerFile } from '../config.ts';
@@ -56,4 +58,26 @@ test('the systemd unit runs `patchbay runner --config` on the documented path, d
   assert.deepEqual(s.get('StateDirectory'), ['patchbay-runner']);
   assert.ok(s.get('SupplementaryGroups')?.[0]?.split(' ').includes('docker'));
   assert.match(unit, /systemctl kill/, 'the note on stopping at once');
+});
+
+test('deploy/runner/install.sh writes a valid configuration with this machine\'s server, name, capacity, labels and trees, and the token, 0600', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'patchbay-install-'));
+  try {
+    const r = spawnSync('bash', [join(root, 'deploy/runner/install.sh'), '--root', dir, '--server', 'https://ci.example.org', '--name', 'lab-box-3',
+      '--capacity', '4', '--label', 'lab=fsdevel', '--label', 'rack=r2', '--tree', 'linux-7.1.y', 'pbrt_token'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const file = parseRunnerFile(readFileSync(join(dir, 'etc/patchbay/runner.json'), 'utf8'), 'runner.json');
+    assert.equal(file.server, 'https://ci.example.org');
+    assert.equal(file.name, 'lab-box-3');
+    assert.equal(file.capacity, 4);
+    assert.deepEqual(file.labels, { kvm: 'auto', extra: { lab: 'fsdevel', rack: 'r2' }, trees: ['linux-7.1.y'] });
+    const token = join(dir, 'etc/patchbay/registration-token');
+    assert.equal(readFileSync(token, 'utf8'), 'pbrt_token\n');
+    assert.equal(statSync(token).mode & 0o777, 0o600);
+    assert.equal(readFileSync(join(dir, 'etc/systemd/system/patchbay-runner.service'), 'utf8'), unit);
+    // Without a token or a name: usage, exit 2, nothing half-written matters.
+    assert.equal(spawnSync('bash', [join(root, 'deploy/runner/install.sh'), '--root', dir, '--server', 'https://x']).status, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
