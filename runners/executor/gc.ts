@@ -108,6 +108,8 @@ export interface GcDeps {
   images: CollectableImages | null;
   /** The jobs this process runs now: their folders never go (beside the time rule). */
   activeJobs?: () => Iterable<string>;
+  /** Labels every warm-base and job image collected must also carry (a test's own throwaway images); none: all of them. */
+  scope?: Record<string, string>;
   now?: () => number;
 }
 
@@ -183,10 +185,10 @@ interface ImageScan {
   jobTags: Map<string, string>;
 }
 
-async function scanImages(images: CollectableImages, cacheDir: string, graceFrom: number): Promise<ImageScan> {
+async function scanImages(images: CollectableImages, cacheDir: string, graceFrom: number, scope: Record<string, string>): Promise<ImageScan> {
   const [warms, jobs, runners, inUse] = await Promise.all([
-    images.describe({ [IMAGE_LABEL]: 'warm' }),
-    images.describe({ [IMAGE_LABEL]: 'job' }),
+    images.describe({ ...scope, [IMAGE_LABEL]: 'warm' }),
+    images.describe({ ...scope, [IMAGE_LABEL]: 'job' }),
     images.describe({ [IMAGE_LABEL]: 'runner' }),
     images.imagesInUse(),
   ]);
@@ -289,7 +291,7 @@ export async function collectGarbage(deps: GcDeps, config: GcConfig): Promise<Gc
   let scan: ImageScan | null = null;
   if (deps.images !== null) {
     try {
-      scan = await scanImages(deps.images, config.cacheDir, graceFrom);
+      scan = await scanImages(deps.images, config.cacheDir, graceFrom, deps.scope ?? {});
       items.push(...scan.items);
     } catch (e) {
       report.errors.push(`images: ${errorMessage(e)}`);
@@ -307,6 +309,8 @@ export async function collectGarbage(deps: GcDeps, config: GcConfig): Promise<Gc
   }
 
   const used = warmUsedDir(config.cacheDir);
+  /** Job images removed with their warm base in this collection. */
+  const removedTags = new Set<string>();
   const recentlyUsed = (name: string): boolean => mtime(join(used, name)) > now() - orphanAgeSeconds(config) * 1000;
   for (const p of planCollection(items, gcPolicies(config.gc), started)) {
     const keep = (why: string): void => { report.kept.push({ kind: p.kind, id: p.id, why }); };
@@ -315,11 +319,13 @@ export async function collectGarbage(deps: GcDeps, config: GcConfig): Promise<Gc
         const images = deps.images;
         if (p.kind === 'job-image') {
           const tag = scan.jobTags.get(p.id);
-          if (tag === undefined) continue;
+          if (tag === undefined || removedTags.has(tag)) continue;
           if (recentlyUsed(p.id)) { keep('used meanwhile'); continue; }
           const r = await images.removeUnused(tag);
           if (r === 'in-use') { keep('a container uses it'); continue; }
           rmSync(join(used, p.id), { force: true });
+          // Gone already: with its warm base, earlier in this collection (counted there), or by someone else.
+          if (r === 'gone') continue;
         } else {
           const warm = scan.warm.get(p.id);
           if (warm === undefined) continue;
@@ -331,11 +337,16 @@ export async function collectGarbage(deps: GcDeps, config: GcConfig): Promise<Gc
             const tag = scan.jobTags.get(j);
             if (tag === undefined) continue;
             if ((await images.removeUnused(tag)) === 'in-use') blocked = true;
-            else rmSync(join(used, j), { force: true });
+            else {
+              removedTags.add(tag);
+              rmSync(join(used, j), { force: true });
+            }
           }
           if (blocked) { keep('a container uses one of its job images'); continue; }
-          if ((await images.removeUnused(warm.tag)) === 'in-use') { keep('a container uses it'); continue; }
+          const r = await images.removeUnused(warm.tag);
+          if (r === 'in-use') { keep('a container uses it'); continue; }
           rmSync(join(used, p.id), { force: true });
+          if (r === 'gone') continue;
         }
       } else if (p.kind === 'base-run') {
         const paths = baseRuns.paths.get(p.id) ?? [];
@@ -354,6 +365,17 @@ export async function collectGarbage(deps: GcDeps, config: GcConfig): Promise<Gc
     } catch (e) {
       report.errors.push(`${p.kind} ${p.id}: ${errorMessage(e)}`);
     }
+  }
+  // Uses recorded for images that are gone (removed by hand, or by another collector), unused since the grace.
+  if (scan !== null && deps.scope === undefined) {
+    const names = new Set([...scan.warm.keys(), ...scan.jobTags.keys()]);
+    let files: string[] = [];
+    try {
+      files = readdirSync(used);
+    } catch {
+      // none recorded
+    }
+    for (const f of files) if (!names.has(f) && !recentlyUsed(f)) rmSync(join(used, f), { force: true });
   }
   report.durationMs = now() - started;
   return report;

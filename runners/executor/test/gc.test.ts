@@ -169,6 +169,37 @@ describe('collectGarbage on folders', () => {
     assert.ok(existsSync(join(dir, 'README')));
   });
 
+  it('images: a warm base goes with its job images, sized by what they add; in use or locked stays; stale use records go', async () => {
+    const { cacheDir, config } = setup();
+    const created = (NOW - 30 * DAY) / 1000;
+    const img = (id: string, tag: string, layers: string[], sizeBytes: number, labels: Record<string, string>): ImageRecord => ({ id, tags: [tag], labels, created, sizeBytes, layers });
+    const records: ImageRecord[] = [
+      img('r', 'patchbay/runner:r', ['l1', 'l2'], 1000, { 'org.patchbay.image': 'runner' }),
+      img('w1', 'patchbay/warm:k1', ['l1', 'l2', 'w1'], 3000, { 'org.patchbay.image': 'warm' }),
+      img('j1', 'patchbay/job:k1-a', ['l1', 'l2', 'w1', 'j1'], 3100, { 'org.patchbay.image': 'job', 'org.patchbay.warm': 'k1' }),
+      img('w2', 'patchbay/warm:k2', ['l1', 'l2', 'w2'], 3000, { 'org.patchbay.image': 'warm' }),
+      img('w3', 'patchbay/warm:k3', ['l1', 'l2', 'w3'], 3000, { 'org.patchbay.image': 'warm' }),
+    ];
+    const removed: string[] = [];
+    const fake: CollectableImages = {
+      describe: (labels) => Promise.resolve(records.filter((r) => !removed.includes(r.tags[0] ?? '') && Object.entries(labels).every(([k, v]) => r.labels[k] === v))),
+      imagesInUse: () => Promise.resolve(new Set(['w2'])),
+      removeUnused: (tag) => { removed.push(tag); return Promise.resolve('removed'); },
+    };
+    mkdirSync(join(cacheDir, 'warm', 'k3.lock'), { recursive: true });
+    file(join(cacheDir, 'warm-used', 'gone-long-ago'), 40);
+    file(join(cacheDir, 'warm-used', 'being-built'), 0.001);
+    file(join(cacheDir, 'warm-used', 'k1-a'), 20);
+    const report = await collectGarbage({ images: fake, now: () => NOW }, config);
+    assert.deepEqual(report.errors, []);
+    assert.deepEqual(removed, ['patchbay/job:k1-a', 'patchbay/warm:k1'], 'the job image first, then its warm base; w2 is in use, k3 locked');
+    assert.deepEqual(report.removed.map((r) => [r.kind, r.id, r.sizeBytes]), [['warm-base', 'k1', 2000 + 100]]);
+    assert.equal(report.found['warm-base']?.count, 3);
+    assert.equal(existsSync(join(cacheDir, 'warm-used', 'gone-long-ago')), false);
+    assert.equal(existsSync(join(cacheDir, 'warm-used', 'k1-a')), false);
+    assert.ok(existsSync(join(cacheDir, 'warm-used', 'being-built')), 'a use being recorded for a warm base being built stays');
+  });
+
   it('an engine that fails is an error in the report; the folders are still collected', async () => {
     const { cacheDir, config } = setup();
     job(cacheDir, 'old', 20);
