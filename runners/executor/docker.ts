@@ -457,7 +457,9 @@ export class DockerEngine implements ContainerRuntime, LocalImages, CollectableI
     const out: ImageRecord[] = [];
     for (const i of await this.list(labels)) {
       try {
-        const info = await this.docker.getImage(i.id).inspect();
+        // By a tag when it has one: what the docker filter lets a compose worker inspect.
+        const info = await this.docker.getImage(i.tags[0] ?? i.id).inspect();
+        if (info.Id !== i.id) continue;
         out.push({ ...i, sizeBytes: info.Size, layers: info.RootFS.Layers ?? [] });
       } catch (e) {
         // Removed since it was listed.
