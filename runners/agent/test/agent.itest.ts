@@ -5,20 +5,23 @@
  * executor (test/harness.ts). Nothing but HTTP joins them to the service.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { ServiceClient } from '../../../services/cli/client.ts';
-import { type RunnerLab, sleep, startRunnerLab } from './harness.ts';
+import { type JobView, type RunnerLab, sleep, startRunnerLab } from './harness.ts';
 
+const execFileAsync = promisify(execFile);
 const LEASE = 6;
+const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 describe('lab runners', { timeout: 40 * 60_000 }, () => {
   let lab: RunnerLab;
   // Shorthands for the lab's parts, set in before().
   let client: RunnerLab['client'];
-  let service: RunnerLab['service'];
   let procs: RunnerLab['procs'];
   let work = '';
   let baseCommit = '';
@@ -31,7 +34,7 @@ describe('lab runners', { timeout: 40 * 60_000 }, () => {
 
   before(async () => {
     lab = await startRunnerLab({ env: { PATCHBAY_LEASE_SECONDS: String(LEASE), PATCHBAY_HEARTBEAT_SECONDS: '2', PATCHBAY_CLAIM_WAIT_SECONDS: '5' } });
-    ({ client, service, procs, work, baseCommit, startRunner, runners, submit, job, waitFor, finished } = lab);
+    ({ client, procs, work, baseCommit, startRunner, runners, submit, job, waitFor, finished } = lab);
   });
 
   after(async () => { await lab.close(); });
@@ -85,6 +88,31 @@ describe('lab runners', { timeout: 40 * 60_000 }, () => {
     const done = await finished(id);
     assert.equal(done.ranOn, 'runner beta');
     assert.equal(done.status, 'FAIL');
+
+    // An admin drains beta with the CLI: it takes nothing new until resumed.
+    // Not spawnSync: the API answering the CLI runs in this process.
+    const cli = async (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> => {
+      try {
+        const r = await execFileAsync(process.execPath, [join(root, 'bin/patchbay.mjs'), 'runners', ...args],
+          { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATCHBAY_SERVER: lab.service.url ?? '', PATCHBAY_TOKEN: lab.adminToken } });
+        return { status: 0, stdout: r.stdout, stderr: r.stderr };
+      } catch (e) {
+        const x = e as { code?: number; stdout?: string; stderr?: string };
+        return { status: typeof x.code === 'number' ? x.code : 1, stdout: x.stdout ?? '', stderr: x.stderr ?? String(e) };
+      }
+    };
+    const drained = await cli('drain', 'beta');
+    assert.equal(drained.status, 0, drained.stderr);
+    assert.match(drained.stderr, /runner beta is draining/);
+    const held = await submit('fail-apply-needs-kmbuf.mbox', { runsOn: 'lab=b', base: baseCommit });
+    await sleep(3 * 2000 + 2000);
+    assert.equal((await job(held)).status, 'queued', 'a draining runner takes nothing new');
+    const list = await cli('list');
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /^beta\s+draining/m);
+    assert.match(list.stdout, /^alpha\s+active/m);
+    assert.equal((await cli('resume', 'beta')).status, 0);
+    assert.equal((await finished(held)).ranOn, 'runner beta');
   });
 
   test('results under a stale lease are refused; the lapsed job runs again; a revoked runner is refused', { timeout: 5 * 60_000 }, async () => {
@@ -92,7 +120,7 @@ describe('lab runners', { timeout: 40 * 60_000 }, () => {
     const t = await client.request<{ token: string }>('POST', '/api/v1/runners/tokens', { type: 'application/json', data: '{}' });
     const labels = { arch: 'x86_64', kvm: false, cores: 1, memoryMb: 1024, trees: ['linux-7.1.y'], extra: { lab: 'manual' } };
     const reg = await client.request<{ credential: string }>('POST', '/api/v1/runners/register', { type: 'application/json', data: JSON.stringify({ token: t.token, name: 'manual', labels, capacity: 1, version: null }) });
-    const manual = new ServiceClient({ server: service.url ?? '', token: reg.credential });
+    const manual = new ServiceClient({ server: lab.service.url ?? '', token: reg.credential });
     await manual.request('POST', '/api/v1/runner/hello', { type: 'application/json', data: JSON.stringify({ labels, capacity: 1, version: null, warmBases: [], leases: [] }) });
     const id = await submit('fail-apply-needs-kmbuf.mbox', { runsOn: 'lab=manual' });
     const leased = await manual.request<{ lease: { id: string; attempt: number } }>('POST', '/api/v1/runner/claim', { type: 'application/json', data: JSON.stringify({ warmBases: [], waitSeconds: 5 }) });
@@ -137,9 +165,9 @@ describe('lab runners', { timeout: 40 * 60_000 }, () => {
     assert.equal(done.status, 'PASS', done.summary);
     assert.notEqual(done.ranOn, `runner ${first}`);
     assert.equal(done.attempts, 2);
-    const leases = await service.store.db.selectFrom('leases').select(['outcome']).where('job_id', '=', id).orderBy('created_at').execute();
+    const leases = await lab.service.store.db.selectFrom('leases').select(['outcome']).where('job_id', '=', id).orderBy('created_at').execute();
     assert.deepEqual(leases.map((l) => l.outcome), ['lapsed', 'result']);
-    const results = await service.store.jobs.results(id);
+    const results = await lab.service.store.jobs.results(id);
     assert.equal(new Set(results.tests.map((t) => `${t.suite}/${t.test}`)).size, results.tests.length, 'one row per test: one result');
     assert.ok(results.tests.length > 0);
 
@@ -149,10 +177,28 @@ describe('lab runners', { timeout: 40 * 60_000 }, () => {
     assert.equal(byWorker.status, done.status, byWorker.summary);
     const outcomes = (v: { results: Array<{ suite: string; test: string; status: string }> }): string[] => v.results.map((r) => `${r.suite}/${r.test}=${r.status}`).sort();
     assert.deepEqual(outcomes(byWorker), outcomes(done));
+    // The runner's artifacts were uploaded, checked and are served by the API, as the worker's are.
+    const names = (v: JobView): string[] => (v.artifacts ?? []).map((a) => a.name).sort();
+    assert.ok(names(done).length > 0, 'the runner uploaded artifacts');
+    assert.deepEqual(names(done), names(byWorker));
+    const consoleLog = (done.artifacts ?? []).find((a) => /console/.test(a.name)) ?? done.artifacts?.[0];
+    assert.ok(consoleLog);
+    const served = await fetch(new URL(consoleLog.url, lab.service.url ?? ''));
+    assert.equal(served.status, 200);
+    assert.ok((await served.text()).length > 0);
 
-    // Cancel while it builds on the runner left: the container goes within seconds.
+    // The API restarts while a job builds on the runner left: the runner rides it out and keeps its lease.
     const c = await submit('pass-kbuf-pin.mbox', {});
     await waitFor('the second job to run a container', 5 * 60_000, async () => (await job(c)).status === 'running' && (await containersOf(c)).length > 0);
+    const leaseBefore = await lab.service.store.db.selectFrom('leases').select(['id']).where('job_id', '=', c).where('ended_at', 'is', null).execute();
+    assert.equal(leaseBefore.length, 1);
+    await lab.restartApi(2000);
+    await sleep(3 * 2000);
+    const leaseAfter = await lab.service.store.db.selectFrom('leases').select(['id', 'expires_at']).where('job_id', '=', c).where('ended_at', 'is', null).execute();
+    assert.deepEqual(leaseAfter.map((l) => l.id), leaseBefore.map((l) => l.id), 'the same lease, still open');
+    assert.ok((leaseAfter[0]?.expires_at.getTime() ?? 0) > Date.now(), 'renewed after the restart');
+    assert.equal((await job(c)).status, 'running');
+    // Cancel while it builds: the container goes within seconds.
     const asked = Date.now();
     await client.request('POST', `/api/v1/jobs/${c}/cancel`, { type: 'application/json', data: '{}' });
     await waitFor('the cancel to reach the runner', 60_000, async () => (await job(c)).status === 'cancelled' && (await containersOf(c)).length === 0);

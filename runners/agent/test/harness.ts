@@ -27,12 +27,15 @@ import { localTokenPath, type Service, startService } from '../../../services/se
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export interface JobView { id: string; status: string; ranOn: string | null; attempts: number; stage: string | null; summary: string; startedAt: string | null; finishedAt: string | null; results: Array<{ suite: string; test: string; status: string }> }
+export interface JobView { id: string; status: string; ranOn: string | null; attempts: number; stage: string | null; summary: string; startedAt: string | null; finishedAt: string | null; results: Array<{ suite: string; test: string; status: string }>; artifacts?: Array<{ name: string; url: string }> }
 export interface RunnerRow { id: string; name: string; state: string; lastSeenAt: string | null; warmBases: Array<{ tree: string; commit: string }>; jobsDone: number; failures: number }
 
 export interface RunnerLab {
-  service: Service;
+  /** The API (and the in-cluster worker); replaced by restartApi(). */
+  readonly service: Service;
   client: ServiceClient;
+  /** The API's admin token (the one serve leaves for local use). */
+  adminToken: string;
   /** The commit of the tree's ref (linux-7.1.y at v7.1.8): the machine's warm base. */
   baseCommit: string;
   work: string;
@@ -45,6 +48,8 @@ export interface RunnerLab {
   job: (id: string) => Promise<JobView>;
   waitFor: (what: string, ms: number, check: () => Promise<boolean>) => Promise<void>;
   finished: (id: string, ms?: number) => Promise<JobView>;
+  /** Stops the API for `downMs`, then starts it again on the same port and database (runners must ride it out). */
+  restartApi: (downMs: number) => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -60,12 +65,15 @@ export async function startRunnerLab(opts: { env?: Record<string, string>; quiet
     ...opts.env,
   };
   const config = loadConfig(env);
-  const service = await startService(config, { roles: ['api', 'worker'], hostEnv: env, logger: pino({ level: 'silent' }) });
+  let service = await startService(config, { roles: ['api', 'worker'], hostEnv: env, logger: pino({ level: 'silent' }) });
+  const port = Number(new URL(service.url ?? '').port);
   const queueRedis = createRedis(config.redisUrl, 'lab-queue');
   const queue = new JobQueue(queueRedis, { prefix: config.queuePrefix });
   const catalogs = loadCatalogs(config);
-  const toQueue = new Intake({ store: service.store, queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: ['smoke'], logger: pino({ level: 'silent' }), dispatch: 'queue' });
-  const client = new ServiceClient({ server: service.url ?? '', token: readFileSync(localTokenPath(dataDir), 'utf8').trim() });
+  const intakeStore = (): Service['store'] => service.store;
+  const toQueue = (): Intake => new Intake({ store: intakeStore(), queue, trees: catalogs.trees, suites: catalogs.suites, defaultSuites: ['smoke'], logger: pino({ level: 'silent' }), dispatch: 'queue' });
+  const adminToken = readFileSync(localTokenPath(dataDir), 'utf8').trim();
+  const client = new ServiceClient({ server: service.url ?? '', token: adminToken });
   const rev = spawnSync('git', ['-C', join(host.mirrorsDir, 'linux-7.1.y.git'), 'rev-parse', 'v7.1.8^{commit}'], { encoding: 'utf8' });
   const baseCommit = rev.stdout.trim();
   assert.match(baseCommit, /^[0-9a-f]{40}$/, rev.stderr);
@@ -83,7 +91,13 @@ export async function startRunnerLab(opts: { env?: Record<string, string>; quiet
   };
 
   return {
-    service, client, baseCommit, work, procs, runners, job, waitFor,
+    get service() { return service; },
+    client, adminToken, baseCommit, work, procs, runners, job, waitFor,
+    restartApi: async (downMs) => {
+      await service.close();
+      await sleep(downMs);
+      service = await startService(config, { roles: ['api', 'worker'], hostEnv: env, logger: pino({ level: 'silent' }), port });
+    },
     startRunner: async (name, labels, settings = {}) => {
       const state = join(work, name);
       mkdirSync(state, { recursive: true });
@@ -119,7 +133,7 @@ export async function startRunnerLab(opts: { env?: Record<string, string>; quiet
       return id;
     },
     submitToQueue: async (fixture, suites) => {
-      const r = await toQueue.submit({
+      const r = await toQueue().submit({
         mbox: readFileSync(join(root, 'fixtures/series', fixture), 'latin1'), source: 'upload', inboxUrl: null, tree: null, base: null,
         suites, force: true, submittedBy: null, activeJobCap: null,
       });
