@@ -172,7 +172,7 @@ export class RunnerAgent {
       void this.#engine.reapOrphans(orphanAgeSeconds(this.#config.executor)).catch(() => []);
     }, 60_000);
     // Its own warm bases, base runs and job folders, by age and disk budget (PATCHBAY_GC_* in its settings).
-    const gc = startGarbageCollector({ images: this.#engine }, this.#config.executor, this.#log);
+    const gc = startGarbageCollector({ images: this.#engine, activeJobs: () => [...this.#running.values()].map((r) => r.jobId) }, this.#config.executor, this.#log);
     try {
       while (!this.#draining.signal.aborted) {
         if (this.#drainedByAdmin || this.#running.size >= this.#config.file.capacity) {
