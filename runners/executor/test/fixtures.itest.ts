@@ -89,7 +89,9 @@ describe('fixture series on the real pipeline', { timeout: 2 * HOUR }, () => {
   });
 
   test('a run filtered by --test runs only the named tests, on the series\' kernel and the base alike', { timeout: HOUR }, async () => {
-    const { code, result } = await patchbayRun('pass-kbuf-pin.mbox', ['--suite', 'smoke', '--test', 'smoke/pbuf_ring_register', '--test', 'smoke/io_uring_setup']);
+    // A passing series whose build is short (it changes only selftests, which
+    // smoke does not build): the filter, not the series, is what is tested.
+    const { code, result } = await patchbayRun('pass-selftest-pbuf-ring.mbox', ['--suite', 'smoke', '--test', 'smoke/pbuf_ring_register', '--test', 'smoke/io_uring_setup']);
     const trail = JSON.stringify({ status: result.status, summary: result.summary, error: result.error, stages: result.stages });
     assert.equal(result.status, 'PASS', trail);
     assert.equal(code, 0);

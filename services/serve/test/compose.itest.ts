@@ -1,12 +1,14 @@
 /**
  * The split deployment end to end: deploy/compose.sh brings up Redis,
  * PostgreSQL, the API and a worker in containers built from images/, under a
- * unique project name and a free loopback port. The passing fixture is
- * submitted over HTTP to the API container and followed to PASS; its results
- * are read back from the API and from PostgreSQL, and the stack's Redis is
- * checked for AOF and noeviction. The worker shares the host's cache folder
- * (and so its tree mirrors; warm bases are images on the same engine). The
- * stack is removed with its volumes whatever happens.
+ * unique project name and a free loopback port. A passing fixture (the one
+ * whose kernel builds fastest: it changes only selftests; what is tested is
+ * the deployment's part) is submitted over HTTP to the API container and
+ * followed to PASS; its results are read back from the API and from
+ * PostgreSQL, and the stack's Redis is checked for AOF and noeviction. The
+ * worker shares the host's cache folder (and so its tree mirrors; warm bases
+ * are images on the same engine). The stack is removed with its volumes
+ * whatever happens.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -81,7 +83,7 @@ describe('the split deployment (deploy/compose.yaml)', { timeout: 60 * 60_000 },
       started = Date.now();
       const reply = await client.request<{ jobs: Array<{ id: string; url: string }> }>('POST', '/api/v1/series?suite=smoke', {
         type: 'application/mbox',
-        data: readFileSync(join(root, 'fixtures/series/pass-kbuf-pin.mbox')),
+        data: readFileSync(join(root, 'fixtures/series/pass-selftest-pbuf-ring.mbox')),
       });
       const job = reply.jobs[0];
       assert.ok(job);

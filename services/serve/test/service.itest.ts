@@ -1,9 +1,10 @@
 /**
  * The service end to end over HTTP with the real executor: `serve` (API and a
- * worker in one process, embedded database, a unique queue prefix), the
- * passing fixture submitted over HTTP, its live log followed over SSE to the
- * verdict, and the result read back from the API. Runs after the fixture
- * tests, whose warm base it reuses.
+ * worker in one process, embedded database, a unique queue prefix), a
+ * passing fixture submitted over HTTP (the one whose kernel builds fastest:
+ * it changes only selftests; what is tested is the service's part), its live
+ * log followed over SSE to the verdict, and the result read back from the
+ * API. Runs after the fixture tests, whose warm base it reuses.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -41,7 +42,7 @@ describe('patchbay serve, end to end', { timeout: 60 * 60_000 }, () => {
   test('a series submitted over HTTP is followed live to PASS, and its results are in the API', async () => {
     const reply = await client.request<{ jobs: Array<{ id: string; url: string }> }>('POST', '/api/v1/series?suite=smoke', {
       type: 'application/mbox',
-      data: readFileSync(join(root, 'fixtures/series/pass-kbuf-pin.mbox')),
+      data: readFileSync(join(root, 'fixtures/series/pass-selftest-pbuf-ring.mbox')),
     });
     const job = reply.jobs[0];
     assert.ok(job);
@@ -67,7 +68,7 @@ describe('patchbay serve, end to end', { timeout: 60 * 60_000 }, () => {
     // Submitting the same series again gives the same job, already finished.
     const again = await client.request<{ created: boolean; jobs: Array<{ id: string; status: string }> }>('POST', '/api/v1/series?suite=smoke', {
       type: 'application/mbox',
-      data: readFileSync(join(root, 'fixtures/series/pass-kbuf-pin.mbox')),
+      data: readFileSync(join(root, 'fixtures/series/pass-selftest-pbuf-ring.mbox')),
     });
     assert.equal(again.created, false);
     assert.deepEqual(again.jobs.map((j) => [j.id, j.status]), [[job.id, 'PASS']]);
