@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium, watchedTab } from './browser.ts';
 import { loadConfig } from '../../config/config.ts';
 import { parseMbox } from '../../domain/mbox.ts';
 import type { ReportPolicy } from '../../domain/report/policy.ts';
@@ -24,7 +25,6 @@ import { type Harness, apiHarness } from './harness.ts';
 import { verdict } from '../../reporter/test/verdict.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
-const CHROMIUM = '/usr/bin/chromium';
 const INBOX = 'http://127.0.0.1:9/list/';
 const ROBOT = 'patchbay@robot.patchbay.invalid';
 const HOSTILE_SUBJECT = '<script>alert(1)</script> & "kbuf"';
@@ -307,16 +307,9 @@ describe('outbox on the API and the pages', { timeout: 180_000 }, () => {
     assert.match(page.body, /<a href="\/outbox">mail reports<\/a>/, 'the nav links to it');
 
     const base = await h.app.listen({ host: '127.0.0.1', port: 0 });
-    const browser: Browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser: Browser = await launchChromium();
     try {
-      const tab = await browser.newPage();
-      const refused: string[] = [];
-      const dialogs: string[] = [];
-      tab.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text()); });
-      tab.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+      const { tab, refused, dialogs } = await watchedTab(browser);
       await tab.goto(new URL('/series', base).href);
       await tab.locator('header a[href="/outbox"]').click();
       await tab.waitForURL(/\/outbox$/);

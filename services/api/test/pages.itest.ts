@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './browser.ts';
 import { loadConfig } from '../../config/config.ts';
 import type { JobResult } from '../../domain/job.ts';
 import type { JobLogs } from '../../queue/logs.ts';
@@ -21,7 +22,6 @@ import { openDatabase, type Store } from '../../store/db.ts';
 import { type Harness, apiHarness } from './harness.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
-const CHROMIUM = '/usr/bin/chromium';
 
 describe('job page in a browser', { timeout: 120_000 }, () => {
   let redis: Redis;
@@ -41,10 +41,7 @@ describe('job page in a browser', { timeout: 120_000 }, () => {
     h = await apiHarness(redis, store);
     ({ app, logs } = h);
     base = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

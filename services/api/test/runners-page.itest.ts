@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium, watchedTab } from './browser.ts';
 import { loadConfig } from '../../config/config.ts';
 import type { JobRequirements, RunnerLabels } from '../../domain/runners.ts';
 import { parseMbox } from '../../domain/mbox.ts';
@@ -24,7 +25,6 @@ import { verdict } from '../../reporter/test/verdict.ts';
 import { type Harness, apiHarness } from './harness.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
-const CHROMIUM = '/usr/bin/chromium';
 const TREE = 'linux-7.1.y';
 const POLICY: LeasePolicy = { leaseSeconds: 30, maxLeaseSeconds: 3600, maxAttempts: 3, retryBackoffMs: 60_000, affinityWaitSeconds: 600 };
 const HOSTILE_NAME = '<img src=x onerror=alert(1)>';
@@ -103,16 +103,9 @@ describe('the /runners page and where a job ran', { timeout: 120_000 }, () => {
     assert.match(res.body, /&lt;img src=x onerror=alert\(1\)&gt;/);
 
     const base = await h.app.listen({ host: '127.0.0.1', port: 0 });
-    const browser: Browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser: Browser = await launchChromium();
     try {
-      const tab = await browser.newPage();
-      const refused: string[] = [];
-      const dialogs: string[] = [];
-      tab.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text()); });
-      tab.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+      const { tab, refused, dialogs } = await watchedTab(browser);
       await tab.goto(new URL('/series', base).href);
       await tab.locator('header a[href="/runners"]').click();
       await tab.waitForURL(/\/runners$/);
