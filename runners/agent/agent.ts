@@ -78,6 +78,7 @@ export class RunnerAgent {
   #loop: Promise<void> | null = null;
   #wakeLoop: (() => void) | null = null;
   #name = '';
+  #warm: { at: number; held: WarmBaseHeld[] } | null = null;
 
   constructor(deps: AgentDeps) {
     this.#config = deps.config;
@@ -140,10 +141,13 @@ export class RunnerAgent {
    * runner may share the engine) that its engine still has.
    */
   async warmBases(): Promise<WarmBaseHeld[]> {
+    // Asked at every heartbeat and claim: the engine is listed at most every 10 s, and again after a job.
+    if (this.#warm !== null && Date.now() - this.#warm.at < 10_000) return this.#warm.held;
     const used = this.#readUsed();
-    if (used.length === 0) return [];
-    const images = await this.#engine.list({ [IMAGE_LABEL]: 'warm' }).catch(() => []);
-    return used.filter((u) => images.some((i) => i.labels['org.patchbay.tree'] === u.tree && i.labels['org.patchbay.commit'] === u.commit));
+    const images = used.length === 0 ? [] : await this.#engine.list({ [IMAGE_LABEL]: 'warm' }).catch(() => []);
+    const held = used.filter((u) => images.some((i) => i.labels['org.patchbay.tree'] === u.tree && i.labels['org.patchbay.commit'] === u.commit));
+    this.#warm = { at: Date.now(), held };
+    return held;
   }
 
   /** Takes nothing new; resolves when what runs has finished and reported. */
@@ -417,6 +421,7 @@ export class RunnerAgent {
   #recordUsed(w: WarmBaseHeld): void {
     const used = this.#readUsed().filter((u) => !(u.tree === w.tree && u.commit === w.commit));
     writeAtomically(join(this.#config.stateDir, 'warm-bases.json'), JSON.stringify([w, ...used].slice(0, 200)));
+    this.#warm = null;
   }
 }
 
