@@ -356,14 +356,19 @@ export class RunnerRepo {
     return { id: l.id, jobId: l.job_id, runnerId: l.runner_id, attempt: l.attempt, createdAt: l.created_at, expiresAt: l.expires_at, deadlineAt: l.deadline_at };
   }
 
-  /** Counts `bytes` more of the lease's log against `limit`; returns how many of them fit (0: none). */
-  async takeLogBytes(runnerId: string, leaseId: string, bytes: number, limit: number): Promise<number> {
+  /**
+   * Counts `bytes` more of the lease's log against `limit`: how many of them
+   * fit (0: none), and `cut` on the call that fills it to the limit (the one
+   * time a marker is due).
+   */
+  async takeLogBytes(runnerId: string, leaseId: string, bytes: number, limit: number): Promise<{ fits: number; cut: boolean }> {
     return guard('could not count the log', () => this.#db.transaction().execute(async (trx) => {
       await this.current(runnerId, leaseId, trx);
       const row = await trx.selectFrom('leases').select('log_bytes').where('id', '=', leaseId).forUpdate().executeTakeFirstOrThrow();
       const fits = Math.max(0, Math.min(bytes, limit - row.log_bytes));
       if (fits > 0) await trx.updateTable('leases').set({ log_bytes: row.log_bytes + fits }).where('id', '=', leaseId).execute();
-      return fits;
+      // The call that fills the log to its limit is the one that says so, once.
+      return { fits, cut: fits > 0 && row.log_bytes + fits >= limit };
     }));
   }
 

@@ -28,7 +28,7 @@ import {
   ARTIFACT_NAME_RE, ClaimRequest, HeartbeatReply, HeartbeatRequest, HelloReply, HelloRequest, LeasedJob, LogRequest,
   RegisterReply, RegisterRequest, ReleaseRequest, ResultReply, ResultRequest,
 } from '../../protocol/runners.ts';
-import type { JobLogs, LogEntry } from '../../queue/logs.ts';
+import type { JobLogs } from '../../queue/logs.ts';
 import type { Database, Job, LeasePolicy, Runner, RunnerWithLeases, Store } from '../../store/db.ts';
 import { ErrorBody } from '../schemas.ts';
 
@@ -186,22 +186,20 @@ export default function runnerRoutes(fastify: FastifyInstance, opts: RunnerRoute
     const lease = await store.runners.current(r.id, request.params.id);
     const entries = request.body.entries;
     const bytes = entries.reduce((n, e) => n + (e.kind === 'log' ? Buffer.byteLength(e.text) : 0), 0);
-    let room = bytes === 0 ? 0 : await store.runners.takeLogBytes(r.id, lease.id, bytes, opts.logLimitBytes);
-    let cut = false;
+    const { fits, cut } = bytes === 0 ? { fits: 0, cut: false } : await store.runners.takeLogBytes(r.id, lease.id, bytes, opts.logLimitBytes);
+    let room = fits;
     for (const e of entries) {
-      let entry: LogEntry = e;
       if (e.kind === 'log') {
-        if (room <= 0) {
-          if (!cut && bytes > 0) await opts.logs.append(lease.jobId, { kind: 'log', stage: e.stage, text: `\n[patchbay: the log of this attempt reached its limit of ${opts.logLimitBytes} bytes; the rest is not shown]\n` });
-          cut = true;
-          continue;
-        }
+        if (room <= 0) continue;
         const text = utf8Prefix(e.text, room);
         room -= Buffer.byteLength(text);
-        entry = { kind: 'log', stage: e.stage, text };
+        await opts.logs.append(lease.jobId, { kind: 'log', stage: e.stage, text });
+      } else {
+        await opts.logs.append(lease.jobId, e);
       }
-      await opts.logs.append(lease.jobId, entry);
     }
+    // Once per attempt, where the job's own output was first cut.
+    if (cut) await opts.logs.append(lease.jobId, { kind: 'log', stage: 'setup', text: `\n[patchbay: the log of this attempt reached its limit of ${opts.logLimitBytes} bytes; the rest is not shown]\n` });
     return reply.code(204).send(null);
   });
 
@@ -212,13 +210,9 @@ export default function runnerRoutes(fastify: FastifyInstance, opts: RunnerRoute
       params: Type.Object({ id: LeaseParams.properties.id, name: Type.String({ pattern: ARTIFACT_NAME_RE.source }) }),
       response: { 201: Type.Object({ name: Type.String(), bytes: Type.Integer(), sha256: Type.String() }), 400: ErrorBody, 401: ErrorBody, 409: ErrorBody, 413: ErrorBody },
     },
-    // The lease is checked before a byte of the body is read.
-    preValidation: async (request) => {
-      const params = request.params as { id: string };
-      await store.runners.current(me(request).id, params.id);
-    },
   }, async (request, reply) => {
     const r = me(request);
+    // The body is a stream not yet read (the parser above passes it through): the lease is checked first.
     const lease = await store.runners.current(r.id, request.params.id);
     const want = String(request.headers['x-content-sha256'] ?? '');
     if (!/^[0-9a-f]{64}$/.test(want)) throw new PatchbayError('VALIDATION', 'send the artifact\'s sha256 (hex) in X-Content-Sha256');

@@ -734,10 +734,10 @@ function runnerSuite(name: string, setup: () => Promise<Backend>, opts: { raceRo
       const other = await registerRunner(tree);
       const a = await store.runners.claim(runner.id, POLICY);
       assert.ok(a !== null);
-      assert.equal(await store.runners.takeLogBytes(runner.id, a.lease.id, 60, 100), 60);
-      assert.equal(await store.runners.takeLogBytes(runner.id, a.lease.id, 60, 100), 40);
-      assert.equal(await store.runners.takeLogBytes(runner.id, a.lease.id, 10, 100), 0);
-      assert.equal(await store.runners.takeLogBytes(runner.id, a.lease.id, 0, 100), 0);
+      assert.equal((await store.runners.takeLogBytes(runner.id, a.lease.id, 60, 100)).fits, 60);
+      assert.equal((await store.runners.takeLogBytes(runner.id, a.lease.id, 60, 100)).fits, 40);
+      assert.equal((await store.runners.takeLogBytes(runner.id, a.lease.id, 10, 100)).fits, 0);
+      assert.equal((await store.runners.takeLogBytes(runner.id, a.lease.id, 0, 100)).fits, 0);
       const row = await store.db.selectFrom('leases').select('log_bytes').where('id', '=', a.lease.id).executeTakeFirstOrThrow();
       assert.equal(row.log_bytes, 100);
       await rejectsWithCode(store.runners.takeLogBytes(other.runner.id, a.lease.id, 10, 100), 'LEASE_STALE');
@@ -746,7 +746,8 @@ function runnerSuite(name: string, setup: () => Promise<Backend>, opts: { raceRo
       const b = await store.runners.claim(runner.id, POLICY);
       assert.ok(b !== null);
       const took = await Promise.all(Array.from({ length: 10 }, () => store.runners.takeLogBytes(runner.id, b.lease.id, 30, 200)));
-      assert.equal(took.reduce((s, n) => s + n, 0), 200);
+      assert.equal(took.reduce((s, n) => s + n.fits, 0), 200);
+      assert.equal(took.filter((n) => n.cut).length, 1, 'the cut is reported once');
     });
 
     // ---- concurrency -------------------------------------------------------------
