@@ -15,7 +15,8 @@ import { ServiceClient } from '../../../services/cli/client.ts';
 import { type JobView, type RunnerLab, sleep, startRunnerLab } from './harness.ts';
 
 const execFileAsync = promisify(execFile);
-const LEASE = 6;
+// Long enough to outlast the API's restart below on a loaded machine (CI); the lapse tests wait for it.
+const LEASE = 15;
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 describe('lab runners', { timeout: 40 * 60_000 }, () => {

@@ -18,6 +18,7 @@ import { pino } from 'pino';
 import { ServiceClient } from '../../../services/cli/client.ts';
 import { loadConfig } from '../../../services/config/config.ts';
 import { loadCatalogs } from '../../../services/catalog/load.ts';
+import { DockerEngine, orphanAgeSeconds } from '../../executor/docker.ts';
 import { Intake } from '../../../services/intake/intake.ts';
 import { JobQueue } from '../../../services/queue/job-queue.ts';
 import { closeRedis, createRedis } from '../../../services/queue/redis.ts';
@@ -146,7 +147,15 @@ export async function startRunnerLab(opts: { env?: Record<string, string>; quiet
       return job(id);
     },
     close: async () => {
-      for (const p of procs.values()) p.kill('SIGKILL');
+      // Stopped as an admin would (a second SIGTERM stops at once, removing the jobs' containers), killed only if that hangs.
+      await Promise.all([...procs.values()].filter((p) => p.exitCode === null && p.signalCode === null).map((p) => new Promise<void>((resolve) => {
+        const kill = setTimeout(() => { p.kill('SIGKILL'); }, 30_000);
+        p.once('exit', () => { clearTimeout(kill); resolve(); });
+        p.kill('SIGTERM');
+        setTimeout(() => { p.kill('SIGTERM'); }, 200);
+      })));
+      // Containers of a runner killed on purpose (SIGKILL in a test) have a dead owner: gone now, not left to the next test.
+      await new DockerEngine(host.docker.socketPath).reapOrphans(orphanAgeSeconds(host)).catch(() => []);
       await queue.close();
       await closeRedis(queueRedis);
       await service.close();
